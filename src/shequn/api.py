@@ -1,0 +1,132 @@
+"""The HTTP API (Django Ninja), OpenAPI at /api/docs.
+
+Handlers only parse, authorize and render: every write calls one action, every read one scoped
+query. Every error — domain, validation, auth, parsing, size — leaves as one JSON shape:
+``{"code": "...", "message": "...", "details": {...}?}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
+
+from shequn import __version__
+from shequn.core.errors import DomainError, InvalidInput
+from shequn.org.auth import API_AUTH
+
+logger = logging.getLogger("shequn.api")
+
+
+class StrictJSONParser(Parser):
+    """JSON bodies must be UTF-8; anything else is refused with a clear code."""
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        try:
+            text = request.body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput("请求体须为 UTF-8 编码", code="invalid_encoding") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            raise InvalidInput("请求体不是有效的 JSON", code="invalid_json") from None
+        if not isinstance(data, dict):
+            raise InvalidInput("请求体须为 JSON 对象", code="invalid_json")
+        return data
+
+
+api = NinjaAPI(
+    title="Shequn 社群新零售 API",
+    version=__version__,
+    description="组织、会员、社群与邀请。所有写操作支持 `Idempotency-Key` 请求头。",
+    auth=API_AUTH,
+    parser=StrictJSONParser(),
+    urls_namespace="api",
+    docs_url="/docs",
+)
+
+
+def error(
+    request: HttpRequest, status: int, code: str, message: str, **details: Any
+) -> HttpResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        body["details"] = details
+    return api.create_response(request, body, status=status)
+
+
+@api.exception_handler(DomainError)
+def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return api.create_response(request, exc.as_dict(), status=exc.status)
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    fields = [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in exc.errors
+    ]
+    return error(request, 422, "invalid_input", "请求参数不合法", errors=fields)
+
+
+@api.exception_handler(AuthenticationError)
+def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error(request, 401, "not_authenticated", "请先登录或提供有效的 API 令牌")
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    cause = exc.__cause__
+    if isinstance(cause, DomainError):  # raised by StrictJSONParser, wrapped by ninja
+        return api.create_response(request, cause.as_dict(), status=400)
+    if isinstance(cause, RequestDataTooBig):
+        return error(request, 413, "payload_too_large", "请求体过大")
+    if exc.status_code == 403:
+        return error(request, 403, "csrf_failed", "CSRF 校验失败, 请刷新页面后重试")
+    return error(request, exc.status_code, "bad_request", str(exc))
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return error(request, 413, "payload_too_large", "请求体过大")
+
+
+@api.exception_handler(Http404)
+def on_404(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error(request, 404, "not_found", "对象不存在")
+
+
+@api.exception_handler(Exception)
+def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    if settings.DEBUG:
+        raise exc
+    incident = uuid.uuid4().hex[:12]
+    logger.exception("unhandled API error, incident %s", incident)
+    return error(request, 500, "internal_error", f"服务器内部错误, 事件编号 {incident}")
+
+
+def _register_routers() -> None:
+    from shequn.groups.api import invitations_router, join_router, rewards_router
+    from shequn.groups.api import router as groups
+    from shequn.members.api import router as members
+    from shequn.org.api import audit_router, auth_router
+    from shequn.org.api import router as org
+
+    api.add_router("/auth", auth_router)
+    api.add_router("/org", org)
+    api.add_router("/audit", audit_router)
+    api.add_router("/members", members)
+    api.add_router("/groups", groups)
+    api.add_router("/invitations", invitations_router)
+    api.add_router("/rewards", rewards_router)
+    api.add_router("/join", join_router)
+
+
+_register_routers()

@@ -1,0 +1,302 @@
+"""`shequn`: the one command-line entry point.
+
+    shequn demo            set up var/, load the demo chain, serve it
+    shequn serve           serve the platform (waitress, threads)
+    shequn migrate         apply database migrations
+    shequn seed-demo       load the demo chain (--stores, --members, --reset)
+    shequn bootstrap       create a chain and its first HQ admin on an empty database
+    shequn token create    issue an API token for a staff account
+    shequn manage ...      any Django management command (check --deploy, shell, ...)
+
+Bad input ends with a one-line message on stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+# One account per role, plus a second store manager to see that stores don't see each other.
+FEATURED_LOGINS = (
+    "admin",
+    "hq_ops",
+    "region1",
+    "store01_manager",
+    "store02_manager",
+    "store01_ops",
+    "store01_cashier1",
+    "supplier",
+)
+
+
+def _setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shequn.settings.dev")
+    import django
+
+    django.setup()
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"shequn: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=1 if args.verbose else 0)
+    print("数据库已是最新结构。")
+    return 0
+
+
+def _progress_printer() -> tuple[object, object]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    tasks: dict[str, int] = {}
+
+    def update(step: str, done: int, total: int) -> None:
+        if step not in tasks:
+            tasks[step] = progress.add_task(step, total=total)
+        progress.update(tasks[step], completed=done, total=total)
+
+    return progress, update
+
+
+def _seed(stores: int, members: int, reset: bool) -> int:
+    from shequn.demo import seed_demo
+    from shequn.org.models import OrgNode
+
+    if stores < 1 or stores > 200:
+        return _fail("--stores 须在 1 到 200 之间")
+    if members < 0 or members > 200_000:
+        return _fail("--members 须在 0 到 200000 之间")
+    if OrgNode.objects.filter(code="demo-hq").exists():
+        if not reset:
+            print("演示数据已存在, 跳过加载(如需重建: shequn seed-demo --reset)。")
+            return 0
+        _reset_database()
+    progress, update = _progress_printer()
+    with progress:  # type: ignore[attr-defined]
+        summary = seed_demo(stores=stores, members=members, progress=update)  # type: ignore[arg-type]
+    print(
+        f"已加载演示连锁「{summary.chain.name}」: {summary.stores} 家门店, {summary.groups} 个社群, "
+        f"{summary.members} 名会员(其中 {summary.real_joins} 人通过真实扫码入群)。"
+    )
+    return 0
+
+
+def _reset_database() -> None:
+    from django.core.management import call_command
+
+    call_command("flush", interactive=False, verbosity=0)
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    return _seed(args.stores, args.members, args.reset)
+
+
+def _print_logins(host: str, port: int) -> None:
+    from shequn.demo import DEMO_PASSWORD, demo_logins
+
+    logins = demo_logins()
+    print()
+    print(f"Shequn 演示环境: http://{host}:{port}/   (API 文档: http://{host}:{port}/api/docs)")
+    print(f"所有演示账号的密码: {DEMO_PASSWORD}")
+    by_username = {username: (role, node) for username, role, node in logins}
+    for username in FEATURED_LOGINS:
+        if username in by_username:
+            role, node = by_username[username]
+            print(f"  {username:<20} {role:<12} {node}")
+    print(
+        f"  …共 {len(logins)} 个员工账号(store01..storeNN_manager / _ops / _cashier1 / _cashier2)"
+    )
+    print()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    code = _seed(args.stores, args.members, args.reset)
+    if code:
+        return code
+    _print_logins(args.host, args.port)
+    if args.no_serve:
+        return 0
+    return _serve(args.host, args.port, args.threads)
+
+
+def _serve(host: str, port: int, threads: int) -> int:
+    from waitress import serve
+
+    from shequn.wsgi import application
+
+    print(f"正在 http://{host}:{port}/ 提供服务 (Ctrl+C 退出)", flush=True)
+    serve(application, host=host, port=port, threads=threads, ident="shequn")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    return _serve(args.host, args.port, args.threads)
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    from shequn.core.errors import DomainError
+    from shequn.org import actions
+    from shequn.org.models import NodeKind, OrgNode
+    from shequn.org.roles import Role
+
+    if OrgNode.objects.filter(code=args.code).exists():
+        return _fail(f"编码 {args.code} 已存在")
+    password = args.password or os.environ.get("SHEQUN_ADMIN_PASSWORD")
+    if not password:
+        if not sys.stdin.isatty():
+            return _fail("请用 --password 或 SHEQUN_ADMIN_PASSWORD 提供管理员密码")
+        password = getpass.getpass("管理员密码: ")
+    try:
+        chain = actions.create_chain(name=args.name, code=args.code)
+        actions.create_staff(
+            acting=None,
+            node=chain,
+            role=Role.HQ_ADMIN,
+            username=args.admin,
+            password=password,
+            display_name=args.admin_name,
+        )
+    except DomainError as exc:
+        OrgNode.objects.filter(code=args.code, kind=NodeKind.HQ, children__isnull=True).delete()
+        return _fail(exc.message)
+    print(f"已创建连锁「{chain.name}」和总部管理员 {args.admin}。")
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from django.contrib.auth import get_user_model
+
+    from shequn.org.actions import issue_api_token
+
+    user = get_user_model().objects.filter(username=args.username, is_active=True).first()
+    if user is None or not hasattr(user, "staff"):
+        return _fail(f"没有名为 {args.username} 的在职员工账号")
+    issued = issue_api_token(user=user, name=args.name)
+    print(issued.secret)
+    print("(令牌只显示这一次; 请求时使用 Authorization: Bearer <令牌>)", file=sys.stderr)
+    return 0
+
+
+def cmd_manage(args: argparse.Namespace) -> int:
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["shequn manage", *args.rest])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shequn",
+        description="Shequn 社群新零售平台。默认使用 var/shequn.sqlite3; "
+        "设置 DATABASE_URL=postgresql://... 改用 PostgreSQL。",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="每个子命令都有 --help, 例如: shequn seed-demo --help",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="打印更多过程信息")
+    sub = parser.add_subparsers(dest="command", metavar="命令", required=True)
+
+    def server_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--host", default=DEFAULT_HOST, help=f"监听地址 (默认 {DEFAULT_HOST})")
+        p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"端口 (默认 {DEFAULT_PORT})")
+        p.add_argument("--threads", type=int, default=8, help="工作线程数 (默认 8)")
+
+    def seed_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--stores", type=int, default=12, help="门店数 (默认 12, 每店 5 个社群)")
+        p.add_argument("--members", type=int, default=5000, help="会员数 (默认 5000)")
+        p.add_argument("--reset", action="store_true", help="清空数据库后重新加载")
+
+    p = sub.add_parser(
+        "demo",
+        help="一条命令体验: 迁移、加载演示连锁、启动服务并打印登录账号",
+        description="迁移数据库, 如果还没有演示数据就加载(总部、3 个大区、12 家门店、约 60 个社群、"
+        "约 5000 名会员、各角色员工), 打印登录账号, 然后在本机启动服务。",
+    )
+    server_args(p)
+    seed_args(p)
+    p.add_argument("--no-serve", action="store_true", help="只准备数据, 不启动服务")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "serve", help="启动 Web 服务 (后台、API、入群页)", description="用 waitress 提供服务。"
+    )
+    server_args(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("migrate", help="应用数据库迁移", description="把数据库结构更新到最新。")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser(
+        "seed-demo",
+        help="加载演示连锁数据",
+        description="加载确定性的演示数据: 真实感的中文姓名与手机号, 显示进度条。已存在时跳过。",
+    )
+    seed_args(p)
+    p.set_defaults(func=cmd_seed_demo)
+
+    p = sub.add_parser(
+        "bootstrap",
+        help="在空数据库上创建连锁和第一个总部管理员",
+        description="生产环境第一次启动时使用。密码可用 --password 或环境变量 SHEQUN_ADMIN_PASSWORD 提供。",
+    )
+    p.add_argument("--name", required=True, help="连锁名称, 如 邻里优选")
+    p.add_argument("--code", required=True, help="总部编码 (小写字母、数字、-)")
+    p.add_argument("--admin", required=True, help="管理员用户名")
+    p.add_argument("--admin-name", default="总部管理员", help="管理员姓名")
+    p.add_argument("--password", help="管理员密码 (不推荐在命令行中传入)")
+    p.set_defaults(func=cmd_bootstrap)
+
+    p = sub.add_parser("token", help="API 令牌", description="管理 API 令牌。")
+    token_sub = p.add_subparsers(dest="token_command", metavar="操作", required=True)
+    t = token_sub.add_parser("create", help="为员工发放 API 令牌 (打印到标准输出)")
+    t.add_argument("username", help="员工用户名")
+    t.add_argument("--name", default="cli", help="令牌用途说明")
+    t.set_defaults(func=cmd_token_create)
+
+    p = sub.add_parser(
+        "manage",
+        help="运行 Django 管理命令, 如: shequn manage check --deploy",
+        description="把其余参数原样交给 Django 的 manage.py。",
+    )
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="管理命令及其参数")
+    p.set_defaults(func=cmd_manage)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_django()
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence: one line, non-zero
+        if args.verbose:
+            raise
+        from shequn.core.errors import DomainError
+
+        message = exc.message if isinstance(exc, DomainError) else f"{type(exc).__name__}: {exc}"
+        return _fail(message, 1)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+from django.contrib.auth.views import LogoutView
+from django.urls import path
+
+from . import views
+
+app_name = "console"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", LogoutView.as_view(next_page="console:login"), name="logout"),
+    path("stores/", views.stores, name="stores"),
+    path("staff/", views.staff_list, name="staff"),
+    path("groups/", views.groups, name="groups"),
+    path("groups/new/", views.group_new, name="group_new"),
+    path("groups/<int:group_id>/", views.group_detail, name="group"),
+    path("members/", views.members, name="members"),
+    path("invitations/", views.invitations, name="invitations"),
+    path("invitations/<int:invitation_id>/", views.invitation_detail, name="invitation"),
+    path("invitations/<int:invitation_id>/qr.png", views.invitation_qr, name="invitation_qr"),
+    path(
+        "invitations/<int:invitation_id>/revoke/", views.invitation_revoke, name="invitation_revoke"
+    ),
+    path("rewards/", views.rewards, name="rewards"),
+    path("j/<str:code>/", views.join, name="join"),
+]

@@ -1,0 +1,313 @@
+"""Console pages. Like the API they only parse, authorize (through the scoped queries) and render."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.db.models import Count, Sum
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from shequn.core.errors import DomainError
+from shequn.core.timeutil import local_day_bounds, local_today
+from shequn.groups import actions as group_actions
+from shequn.groups.models import GroupStatus, GroupTheme, InvitationKind
+from shequn.groups.qr import qr_png
+from shequn.groups.queries import (
+    access_group,
+    access_invitation,
+    visible_groups,
+    visible_invitations,
+    visible_memberships,
+    visible_rewards,
+)
+from shequn.members.phones import normalize_phone
+from shequn.members.queries import can_see_pii, phone_for, visible_members
+from shequn.org.models import NodeKind, Staff
+from shequn.org.queries import visible_nodes, visible_staff, visible_stores
+from shequn.org.scoping import access_node, acting_staff
+
+View = Callable[..., HttpResponse]
+
+
+def staff_view(view: View) -> View:
+    """Login required, and the user must be staff; ``request.staff`` is the acting staff member."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect(f"{reverse('console:login')}?next={request.path}")
+        try:
+            request.staff = acting_staff(request.user)  # type: ignore[attr-defined]
+        except DomainError as exc:
+            return render(request, "console/error.html", {"message": exc.message}, status=403)
+        try:
+            return view(request, *args, **kwargs)
+        except DomainError as exc:
+            if request.method == "POST":
+                messages.error(request, exc.message)
+                return HttpResponseRedirect(
+                    request.META.get("HTTP_REFERER") or reverse("console:home")
+                )
+            return render(
+                request, "console/error.html", {"message": exc.message}, status=exc.status
+            )
+
+    return wrapper
+
+
+def _staff(request: HttpRequest) -> Staff:
+    return request.staff  # type: ignore[attr-defined,no-any-return]
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "console/login.html"
+    redirect_authenticated_user = True
+
+
+@staff_view
+def home(request: HttpRequest) -> HttpResponse:
+    staff = _staff(request)
+    nodes = list(visible_nodes(staff))
+    groups = visible_groups(staff)
+    start, end = local_day_bounds(local_today())
+    rewards = visible_rewards(staff)
+    stats = {
+        "stores": sum(1 for n in nodes if n.kind == NodeKind.STORE),
+        "groups": groups.count(),
+        "members": visible_members(staff).count(),
+        "joins_today": visible_memberships(staff)
+        .filter(joined_at__gte=start, joined_at__lt=end)
+        .count(),
+        "rewards_fen": rewards.aggregate(total=Sum("amount_fen"))["total"] or 0,
+    }
+    by_theme = (
+        groups.values("theme")
+        .annotate(n=Count("id"), members=Sum("member_count"))
+        .order_by("theme")
+    )
+    theme_labels = dict(GroupTheme.choices)
+    theme_rows = [
+        {
+            "label": theme_labels.get(r["theme"], r["theme"]),
+            "n": r["n"],
+            "members": r["members"] or 0,
+        }
+        for r in by_theme
+    ]
+    max_members = max((r["members"] for r in theme_rows), default=0)
+    return render(
+        request,
+        "console/home.html",
+        {"nodes": nodes, "stats": stats, "theme_rows": theme_rows, "max_members": max_members},
+    )
+
+
+@staff_view
+def stores(request: HttpRequest) -> HttpResponse:
+    staff = _staff(request)
+    rows = visible_stores(staff).annotate(
+        group_count=Count("groups", distinct=True),
+        member_total=Sum("groups__member_count"),
+    )
+    return render(request, "console/stores.html", {"stores": rows})
+
+
+@staff_view
+def staff_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "console/staff.html", {"staff_rows": visible_staff(_staff(request))})
+
+
+@staff_view
+def groups(request: HttpRequest) -> HttpResponse:
+    staff = _staff(request)
+    qs = visible_groups(staff)
+    store_id = request.GET.get("store")
+    theme = request.GET.get("theme")
+    if store_id:
+        qs = qs.filter(store__path__startswith=access_node(staff, store_id).path)
+    if theme:
+        qs = qs.filter(theme=theme)
+    return render(
+        request,
+        "console/groups.html",
+        {
+            "groups": qs[:500],
+            "stores": visible_stores(staff),
+            "themes": GroupTheme.choices,
+            "selected_store": store_id or "",
+            "selected_theme": theme or "",
+        },
+    )
+
+
+@staff_view
+def group_new(request: HttpRequest) -> HttpResponse:
+    staff = _staff(request)
+    if request.method == "POST":
+        store = access_node(staff, request.POST.get("store", ""))
+        group = group_actions.create_group(
+            acting=staff,
+            store=store,
+            name=request.POST.get("name", ""),
+            theme=request.POST.get("theme", ""),
+            capacity=int(request.POST.get("capacity") or 500),
+            rules=request.POST.get("rules", ""),
+        )
+        messages.success(request, f"已创建社群「{group.name}」")
+        return redirect("console:group", group_id=group.pk)
+    return render(
+        request,
+        "console/group_new.html",
+        {"stores": visible_stores(staff), "themes": GroupTheme.choices},
+    )
+
+
+@staff_view
+def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
+    staff = _staff(request)
+    group = access_group(staff, group_id)
+    memberships = visible_memberships(staff).filter(group=group, left_at__isnull=True)[:500]
+    rows = [{"m": m, "phone": phone_for(staff, m.member)} for m in memberships]
+    return render(
+        request,
+        "console/group_detail.html",
+        {
+            "group": group,
+            "rows": rows,
+            "invitations": visible_invitations(staff).filter(group=group)[:20],
+            "pii": can_see_pii(staff),
+        },
+    )
+
+
+@staff_view
+def members(request: HttpRequest) -> HttpResponse:
+    staff = _staff(request)
+    qs = visible_members(staff)
+    query = request.GET.get("q", "").strip()
+    if query:
+        try:
+            qs = qs.filter(phone=normalize_phone(query))
+        except DomainError:
+            qs = qs.filter(name__contains=query)
+    total = qs.count()
+    rows = [{"m": m, "phone": phone_for(staff, m)} for m in qs[:200]]
+    return render(
+        request,
+        "console/members.html",
+        {"rows": rows, "total": total, "q": query, "pii": can_see_pii(staff)},
+    )
+
+
+@staff_view
+def invitations(request: HttpRequest) -> HttpResponse:
+    staff = _staff(request)
+    if request.method == "POST":
+        kind = request.POST.get("kind", "")
+        group_id = request.POST.get("group")
+        store_id = request.POST.get("store")
+        invitation = group_actions.create_invitation(
+            acting=staff,
+            kind=kind,
+            group=access_group(staff, group_id) if group_id else None,
+            store=access_node(staff, store_id) if store_id else None,
+            theme=request.POST.get("theme", ""),
+            days=int(request.POST.get("days") or 30),
+        )
+        messages.success(request, "已生成邀请码")
+        return redirect("console:invitation", invitation_id=invitation.pk)
+    return render(
+        request,
+        "console/invitations.html",
+        {
+            "invitations": visible_invitations(staff)[:200],
+            "groups": visible_groups(staff).filter(status=GroupStatus.ACTIVE),
+            "stores": visible_stores(staff),
+            "kinds": InvitationKind.choices,
+            "themes": GroupTheme.choices,
+        },
+    )
+
+
+def _join_url(request: HttpRequest, code: str) -> str:
+    return request.build_absolute_uri(reverse("console:join", args=[code]))
+
+
+@staff_view
+def invitation_detail(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    invitation = access_invitation(_staff(request), invitation_id)
+    code = group_actions.invitation_code(invitation)
+    return render(
+        request,
+        "console/invitation_detail.html",
+        {"invitation": invitation, "join_url": _join_url(request, code)},
+    )
+
+
+@staff_view
+def invitation_qr(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    invitation = access_invitation(_staff(request), invitation_id)
+    png = qr_png(_join_url(request, group_actions.invitation_code(invitation)))
+    return HttpResponse(png, content_type="image/png")
+
+
+@require_POST
+@staff_view
+def invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    staff = _staff(request)
+    invitation = access_invitation(staff, invitation_id)
+    group_actions.revoke_invitation(acting=staff, invitation=invitation)
+    messages.success(request, "邀请码已作废")
+    return redirect("console:invitation", invitation_id=invitation.pk)
+
+
+@staff_view
+def rewards(request: HttpRequest) -> HttpResponse:
+    staff = _staff(request)
+    qs = visible_rewards(staff)
+    per_staff = (
+        qs.values("staff__staff__display_name", "store__name")
+        .annotate(n=Count("id"), total=Sum("amount_fen"))
+        .order_by("-total")
+    )
+    return render(
+        request,
+        "console/rewards.html",
+        {
+            "rewards": qs[:200],
+            "per_staff": per_staff,
+            "total": qs.aggregate(t=Sum("amount_fen"))["t"] or 0,
+        },
+    )
+
+
+def join(request: HttpRequest, code: str) -> HttpResponse:
+    """The page behind every invitation QR code: a customer types a phone and joins."""
+    context: dict[str, Any] = {"code": code}
+    try:
+        invitation = group_actions.resolve_invitation(code)
+    except DomainError as exc:
+        return render(request, "console/join.html", {"error": exc.message}, status=exc.status)
+    context["invitation"] = invitation
+    if request.method == "POST":
+        try:
+            result = group_actions.join_by_invitation(
+                code=code,
+                phone=request.POST.get("phone", ""),
+                name=request.POST.get("name", ""),
+                consents={"marketing": True} if request.POST.get("consent_marketing") else None,
+            )
+        except DomainError as exc:
+            context["error"] = exc.message
+            context["phone"] = request.POST.get("phone", "")
+            context["name"] = request.POST.get("name", "")
+            return render(request, "console/join.html", context, status=exc.status)
+        context["joined"] = result
+    return render(request, "console/join.html", context)

@@ -1,0 +1,1 @@
+"""Cross-cutting pieces every app uses: money, time, errors, audit log, idempotency."""

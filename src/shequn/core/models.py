@@ -1,0 +1,72 @@
+"""Audit log and idempotency records: append-only facts shared by every app."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class AuditEvent(models.Model):
+    """Who did what, when, to what, from where. Rows are never updated or deleted.
+
+    A database trigger (see migration 0002) refuses UPDATE and DELETE, even in raw SQL.
+    ``scope_path`` is the org path of the node the event belongs to, so managers can read the
+    events of their own subtree through the same scoping as everything else.
+    """
+
+    occurred_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_label = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    scope_path = models.CharField(max_length=255, blank=True, db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    channel = models.CharField(max_length=16, default="system")
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        verbose_name = "审计日志"
+        verbose_name_plural = "审计日志"
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None:
+            raise RuntimeError("audit events are append-only")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    @classmethod
+    def scope_q(cls, path: str) -> models.Q:
+        return models.Q(scope_path__startswith=path)
+
+
+class IdempotencyRecord(models.Model):
+    """The stored response of the first API write with a given (principal, key).
+
+    Same key + same request → the stored response again; same key + another request → 422.
+    The row is inserted in the same transaction as the write it guards, so a concurrent
+    duplicate waits on the unique index and then replays the committed response.
+    """
+
+    principal = models.CharField(max_length=80)
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    response_body = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["principal", "key"], name="idempotency_principal_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.principal}:{self.key}"

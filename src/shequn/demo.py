@@ -1,0 +1,319 @@
+"""The demo chain: HQ, regions, stores, staff of every role, a group matrix and members.
+
+Deterministic (seeded), realistic Chinese names and valid mainland mobile numbers. Members are
+bulk-loaded for speed; a few hundred of them join through the real `join_by_invitation` path,
+so the demo's audit log, invitation counters and cashier rewards come from the real code.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from shequn.core.audit import record_audit
+from shequn.groups import actions as group_actions
+from shequn.groups.models import (
+    CustomerGroup,
+    GroupMembership,
+    GroupTheme,
+    InvitationKind,
+    JoinChannel,
+    MembershipRole,
+    RecruitmentReward,
+)
+from shequn.groups.rewards import recruitment_reward_fen
+from shequn.members.models import Member
+from shequn.org import actions as org_actions
+from shequn.org.models import NodeKind, OrgNode, Staff
+from shequn.org.roles import Role
+
+DEMO_PASSWORD = "shequn-demo-2026"  # noqa: S105 - printed to the newcomer on purpose
+
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏"
+    "魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵"
+)
+GIVEN = (
+    "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华玉兰萍红鹏辉玲丹建国建华志强晓燕"
+    "婷雪梅海燕欣怡子涵雨萱浩然宇轩思琪梓涵佳怡俊杰文博一鸣晨曦诗琪若曦嘉怡颖慧春梅秋菊冬梅"
+)
+MOBILE_PREFIXES = [
+    "134",
+    "135",
+    "136",
+    "137",
+    "138",
+    "139",
+    "150",
+    "151",
+    "152",
+    "157",
+    "158",
+    "159",
+    "182",
+    "183",
+    "187",
+    "188",
+    "130",
+    "131",
+    "132",
+    "155",
+    "156",
+    "185",
+    "186",
+    "133",
+    "153",
+    "180",
+    "181",
+    "189",
+    "177",
+    "199",
+    "166",
+    "191",
+    "198",
+    "176",
+]
+REGIONS = {
+    "华中大区": ["长沙五一广场店", "长沙梅溪湖店", "株洲神农城店", "湘潭万达店"],
+    "华南大区": ["广州天河店", "深圳南山店", "佛山千灯湖店", "东莞松山湖店"],
+    "华东大区": ["上海徐汇店", "杭州滨江店", "南京河西店", "苏州园区店"],
+}
+ESTATES = [
+    "碧桂园",
+    "万科城",
+    "保利花园",
+    "恒大绿洲",
+    "龙湖天街",
+    "融创壹号院",
+    "金地格林",
+    "中海国际",
+]
+HOBBIES = ["烘焙美食", "广场舞", "亲子阅读", "健康养生", "钓鱼", "茶友会"]
+GROUP_RULES = (
+    "1. 本群为门店会员服务群, 每周一、三、五有专享活动;\n"
+    "2. 禁止发布广告、二维码和外部链接, 违者警告一次后移出;\n"
+    "3. 商品与售后问题请直接@群主, 我们会在10分钟内回复。"
+)
+
+
+@dataclass
+class DemoSummary:
+    chain: OrgNode
+    logins: list[tuple[str, str, str]] = field(default_factory=list)  # (username, role, node)
+    members: int = 0
+    groups: int = 0
+    stores: int = 0
+    real_joins: int = 0
+
+
+def _person_name(rng: random.Random) -> str:
+    given = GIVEN[rng.randrange(len(GIVEN))]
+    if rng.random() < 0.6:
+        given += GIVEN[rng.randrange(len(GIVEN))]
+    return SURNAMES[rng.randrange(len(SURNAMES))] + given
+
+
+def _phones(rng: random.Random) -> Iterator[str]:
+    seen: set[str] = set()
+    while True:
+        number = rng.choice(MOBILE_PREFIXES) + f"{rng.randrange(10**8):08d}"
+        if number not in seen:
+            seen.add(number)
+            yield "+86" + number
+
+
+Progress = Callable[[str, int, int], None]
+
+
+def _no_progress(step: str, done: int, total: int) -> None:
+    return None
+
+
+def seed_demo(
+    *, stores: int = 12, members: int = 5000, seed: int = 2026, progress: Progress = _no_progress
+) -> DemoSummary:
+    """Load the demo chain into an empty database (refuses to run twice)."""
+    if OrgNode.objects.filter(code="demo-hq").exists():
+        raise RuntimeError("演示数据已存在; 如需重建请使用 --reset")
+    if stores < 1 or members < 0:
+        raise ValueError("stores must be >= 1 and members >= 0")
+    rng = random.Random(seed)
+    phones = _phones(rng)
+    with transaction.atomic():
+        chain = org_actions.create_chain(name="邻里优选连锁", code="demo-hq")
+        summary = DemoSummary(chain=chain)
+
+        def staff(node: OrgNode, role: str, username: str) -> Staff:
+            created = org_actions.create_staff(
+                acting=None,
+                node=node,
+                role=role,
+                username=username,
+                password=DEMO_PASSWORD,
+                display_name=_person_name(rng),
+                phone=next(phones),
+            )
+            summary.logins.append((username, Role(role).label, node.name))
+            return created
+
+        admin = staff(chain, Role.HQ_ADMIN, "admin")
+        staff(chain, Role.HQ_OPERATOR, "hq_ops")
+        staff(chain, Role.SUPPLIER, "supplier")
+        store_nodes: list[OrgNode] = []
+        store_names = [(r, s) for r, names in REGIONS.items() for s in names]
+        region_nodes: dict[str, OrgNode] = {}
+        for index in range(stores):
+            region_name, store_name = store_names[index % len(store_names)]
+            if index >= len(store_names):
+                store_name = f"{store_name[:-1]}{index // len(store_names) + 1}号店"
+            region = region_nodes.get(region_name)
+            if region is None:
+                region = org_actions.create_node(
+                    acting=admin,
+                    name=region_name,
+                    code=f"demo-r{len(region_nodes) + 1}",
+                    kind=NodeKind.REGION,
+                    parent=chain,
+                )
+                region_nodes[region_name] = region
+                staff(region, Role.REGION_MANAGER, f"region{len(region_nodes)}")
+            store = org_actions.create_node(
+                acting=admin,
+                name=store_name,
+                code=f"demo-s{index + 1:02d}",
+                kind=NodeKind.STORE,
+                parent=region,
+                address=f"{store_name[:2]}市{rng.choice(ESTATES)}旁 {rng.randint(1, 300)} 号",
+            )
+            store_nodes.append(store)
+            n = index + 1
+            staff(store, Role.STORE_MANAGER, f"store{n:02d}_manager")
+            staff(store, Role.GROUP_OPERATOR, f"store{n:02d}_ops")
+            staff(store, Role.CASHIER, f"store{n:02d}_cashier1")
+            staff(store, Role.CASHIER, f"store{n:02d}_cashier2")
+            progress("门店与员工", index + 1, stores)
+        summary.stores = len(store_nodes)
+
+        groups_by_store: dict[int, list[CustomerGroup]] = {}
+        for store in store_nodes:
+            operator = Staff.objects.get(node=store, role=Role.GROUP_OPERATOR)
+            estates = rng.sample(ESTATES, 2)
+            specs = [
+                (f"{store.name[:-1]}VIP会员群", GroupTheme.VIP),
+                (f"{store.name[:-1]}宝妈群", GroupTheme.MOTHERS),
+                (f"{estates[0]}邻里群", GroupTheme.HOUSING_ESTATE),
+                (f"{estates[1]}邻里群", GroupTheme.HOUSING_ESTATE),
+                (f"{rng.choice(HOBBIES)}兴趣群", GroupTheme.HOBBY),
+            ]
+            groups_by_store[store.pk] = [
+                CustomerGroup.objects.create(
+                    store=store, name=name, theme=theme, rules=GROUP_RULES, owner=operator.user
+                )
+                for name, theme in specs
+            ]
+        summary.groups = sum(len(g) for g in groups_by_store.values())
+
+        # Members: bulk-loaded, each in 1-2 groups of their home store.
+        cashiers = {
+            s.node_id: [c.user for c in Staff.objects.filter(node=s.node, role=Role.CASHIER)]
+            for s in Staff.objects.filter(role=Role.STORE_MANAGER)
+        }
+        member_rows = [
+            Member(
+                chain=chain,
+                phone=next(phones),
+                name=_person_name(rng),
+                home_store=rng.choice(store_nodes),
+                consent_marketing=rng.random() < 0.7,
+            )
+            for _ in range(members)
+        ]
+        batch = 1000
+        for start in range(0, len(member_rows), batch):
+            Member.objects.bulk_create(member_rows[start : start + batch])
+            progress("会员", min(start + batch, len(member_rows)), len(member_rows))
+        loaded = list(Member.objects.filter(chain=chain).order_by("id"))
+        real_join_quota = min(300, len(loaded) // 10)
+        bulk_members, real_members = loaded[real_join_quota:], loaded[:real_join_quota]
+
+        memberships: list[GroupMembership] = []
+        counts: dict[int, int] = {}
+        for member in bulk_members:
+            groups = groups_by_store[member.home_store_id]
+            for group in rng.sample(groups, 1 if rng.random() < 0.75 else 2):
+                if counts.get(group.pk, 0) >= group.capacity - 20:
+                    continue
+                counts[group.pk] = counts.get(group.pk, 0) + 1
+                by_cashier = rng.random() < 0.5
+                memberships.append(
+                    GroupMembership(
+                        group=group,
+                        member=member,
+                        role=MembershipRole.MEMBER,
+                        join_channel=JoinChannel.STAFF_INVITE
+                        if by_cashier
+                        else JoinChannel.STORE_QR,
+                        invited_by_staff=rng.choice(cashiers[group.store_id])
+                        if by_cashier
+                        else None,
+                    )
+                )
+        for start in range(0, len(memberships), batch):
+            GroupMembership.objects.bulk_create(memberships[start : start + batch])
+            progress("入群", min(start + batch, len(memberships)), len(memberships))
+        ordinals: dict[int, int] = {}
+        store_of_group = {g.pk: g.store_id for gs in groups_by_store.values() for g in gs}
+        reward_rows = []
+        for membership in GroupMembership.objects.filter(group__store__in=store_nodes).order_by(
+            "id"
+        ):
+            ordinals[membership.group_id] = ordinals.get(membership.group_id, 0) + 1
+            if membership.invited_by_staff_id is not None:
+                reward_rows.append(
+                    RecruitmentReward(
+                        staff_id=membership.invited_by_staff_id,
+                        store_id=store_of_group[membership.group_id],
+                        group_id=membership.group_id,
+                        member_id=membership.member_id,
+                        membership=membership,
+                        member_ordinal=ordinals[membership.group_id],
+                        amount_fen=recruitment_reward_fen(ordinals[membership.group_id]),
+                    )
+                )
+        RecruitmentReward.objects.bulk_create(reward_rows, batch_size=batch)
+        for group_id, count in counts.items():
+            CustomerGroup.objects.filter(pk=group_id).update(member_count=count)
+        record_audit(None, "demo.seeded", scope_path=chain.path, details={"members": members})
+
+    # A few hundred joins through the real action: cashier codes at the till.
+    for index, member in enumerate(real_members):
+        store = member.home_store
+        cashier = Staff.objects.filter(node=store, role=Role.CASHIER).first()
+        if cashier is None:
+            continue
+        group = rng.choice(groups_by_store[store.pk])
+        invitation = group.invitations.filter(
+            staff=cashier.user, revoked_at__isnull=True
+        ).first() or group_actions.create_invitation(
+            acting=cashier, kind=InvitationKind.STAFF, group=group, days=90
+        )
+        group_actions.join_by_invitation(
+            code=group_actions.invitation_code(invitation), phone=member.phone, name=member.name
+        )
+        summary.real_joins += 1
+        progress("扫码入群", index + 1, len(real_members))
+    summary.members = Member.objects.filter(chain=chain).count()
+    return summary
+
+
+def demo_logins() -> list[tuple[str, str, str]]:
+    """(username, role label, node name) of the demo staff, for printing after `shequn demo`."""
+    return [
+        (s.user.get_username(), s.get_role_display(), s.node.name)
+        for s in Staff.objects.select_related("user", "node").filter(
+            node__path__startswith=OrgNode.objects.get(code="demo-hq").path
+        )
+    ]

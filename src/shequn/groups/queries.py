@@ -1,0 +1,83 @@
+"""Reads of group data, scoped to the acting staff member."""
+
+from __future__ import annotations
+
+from django.db.models import F, QuerySet
+
+from shequn.org.models import Staff
+from shequn.org.roles import Perm, Role, has_perm
+from shequn.org.scoping import get_scoped, scoped
+
+from .models import (
+    CustomerGroup,
+    GroupMembership,
+    GroupStatus,
+    Invitation,
+    RecruitmentReward,
+)
+
+
+def visible_groups(staff: Staff) -> QuerySet[CustomerGroup]:
+    return scoped(CustomerGroup.objects.select_related("store", "owner"), staff, Perm.VIEW_GROUPS)
+
+
+def access_group(staff: Staff, group_id: object) -> CustomerGroup:
+    return get_scoped(
+        CustomerGroup.objects.select_related("store", "owner"), staff, group_id, Perm.VIEW_GROUPS
+    )
+
+
+def visible_memberships(staff: Staff) -> QuerySet[GroupMembership]:
+    return scoped(
+        GroupMembership.objects.select_related("member", "group", "invited_by_staff"),
+        staff,
+        Perm.VIEW_MEMBERS,
+    )
+
+
+def access_membership(staff: Staff, membership_id: object) -> GroupMembership:
+    return get_scoped(
+        GroupMembership.objects.select_related("member", "group__store"),
+        staff,
+        membership_id,
+        Perm.VIEW_MEMBERS,
+    )
+
+
+def visible_invitations(staff: Staff) -> QuerySet[Invitation]:
+    """Cashiers see only their own codes; others see every code in their scope."""
+    qs = scoped(
+        Invitation.objects.select_related("store", "group", "staff"),
+        staff,
+        Perm.CREATE_INVITATIONS,
+    )
+    if staff.role == Role.CASHIER:
+        qs = qs.filter(staff=staff.user)
+    return qs
+
+
+def access_invitation(staff: Staff, invitation_id: object) -> Invitation:
+    return get_scoped(visible_invitations(staff), staff, invitation_id)
+
+
+def visible_rewards(staff: Staff) -> QuerySet[RecruitmentReward]:
+    """Everybody sees their own rewards; reward viewers see their whole scope."""
+    qs = RecruitmentReward.objects.select_related("staff__staff", "group", "store")
+    if has_perm(staff.role, Perm.VIEW_REWARDS):
+        return scoped(qs, staff)
+    return scoped(qs, staff).filter(staff=staff.user)
+
+
+def sibling_with_room(group: CustomerGroup) -> CustomerGroup | None:
+    """Another active group of the same store and theme that still has room (most room first)."""
+    return (
+        CustomerGroup.objects.filter(
+            store_id=group.store_id,
+            theme=group.theme,
+            status=GroupStatus.ACTIVE,
+            member_count__lt=F("capacity"),
+        )
+        .exclude(pk=group.pk)
+        .order_by(F("member_count") - F("capacity"), "id")
+        .first()
+    )

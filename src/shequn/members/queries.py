@@ -1,0 +1,31 @@
+"""Reads of member data, scoped to the acting staff member; phones masked unless permitted."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from shequn.org.models import Staff
+from shequn.org.roles import Perm, has_perm
+from shequn.org.scoping import get_scoped, scoped
+
+from .models import Member
+from .phones import mask_phone, national_digits
+
+
+def visible_members(staff: Staff) -> QuerySet[Member]:
+    return scoped(Member.objects.select_related("home_store"), staff, Perm.VIEW_MEMBERS)
+
+
+def access_member(staff: Staff, member_id: object) -> Member:
+    return get_scoped(
+        Member.objects.select_related("home_store"), staff, member_id, Perm.VIEW_MEMBERS
+    )
+
+
+def can_see_pii(staff: Staff) -> bool:
+    return has_perm(staff.role, Perm.VIEW_PII)
+
+
+def phone_for(staff: Staff, member: Member) -> str:
+    """What this staff member may see of the phone: full digits or ``138****1234``."""
+    return national_digits(member.phone) if can_see_pii(staff) else mask_phone(member.phone)

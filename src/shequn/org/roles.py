@@ -1,0 +1,92 @@
+"""Roles and what each may do. The one table of permissions; code asks `has_perm(role, P)`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    HQ_ADMIN = "hq_admin", "总部管理员"
+    HQ_OPERATOR = "hq_operator", "总部运营"
+    REGION_MANAGER = "region_manager", "大区经理"
+    STORE_MANAGER = "store_manager", "店长"
+    GROUP_OPERATOR = "group_operator", "社群运营(小步)"
+    CASHIER = "cashier", "收银员"
+    SUPPLIER = "supplier", "供应商"
+
+
+class Perm(StrEnum):
+    MANAGE_ORG = "manage_org"  # create and rename org nodes
+    MANAGE_STAFF = "manage_staff"  # create staff accounts below the own node
+    VIEW_GROUPS = "view_groups"
+    MANAGE_GROUPS = "manage_groups"
+    VIEW_MEMBERS = "view_members"
+    MANAGE_MEMBERS = "manage_members"
+    VIEW_PII = "view_pii"  # unmasked phone numbers (PIPL art. 51: least privilege)
+    CREATE_INVITATIONS = "create_invitations"
+    VIEW_REWARDS = "view_rewards"  # everybody's rewards in scope (own rewards are always visible)
+    VIEW_AUDIT = "view_audit"
+
+
+_ALL = frozenset(Perm)
+ROLE_PERMS: dict[str, frozenset[Perm]] = {
+    Role.HQ_ADMIN: _ALL,
+    Role.HQ_OPERATOR: frozenset(
+        {
+            Perm.VIEW_GROUPS,
+            Perm.MANAGE_GROUPS,
+            Perm.VIEW_MEMBERS,
+            Perm.MANAGE_MEMBERS,
+            Perm.CREATE_INVITATIONS,
+            Perm.VIEW_REWARDS,
+        }
+    ),
+    Role.REGION_MANAGER: frozenset(
+        {
+            Perm.MANAGE_STAFF,
+            Perm.VIEW_GROUPS,
+            Perm.MANAGE_GROUPS,
+            Perm.VIEW_MEMBERS,
+            Perm.CREATE_INVITATIONS,
+            Perm.VIEW_REWARDS,
+            Perm.VIEW_AUDIT,
+        }
+    ),
+    Role.STORE_MANAGER: frozenset(
+        {
+            Perm.MANAGE_STAFF,
+            Perm.VIEW_GROUPS,
+            Perm.MANAGE_GROUPS,
+            Perm.VIEW_MEMBERS,
+            Perm.MANAGE_MEMBERS,
+            Perm.VIEW_PII,
+            Perm.CREATE_INVITATIONS,
+            Perm.VIEW_REWARDS,
+            Perm.VIEW_AUDIT,
+        }
+    ),
+    Role.GROUP_OPERATOR: frozenset(
+        {
+            Perm.VIEW_GROUPS,
+            Perm.MANAGE_GROUPS,
+            Perm.VIEW_MEMBERS,
+            Perm.MANAGE_MEMBERS,
+            Perm.CREATE_INVITATIONS,
+        }
+    ),
+    Role.CASHIER: frozenset({Perm.VIEW_GROUPS, Perm.CREATE_INVITATIONS}),
+    Role.SUPPLIER: frozenset(),
+}
+
+# Which roles a role may give to new staff (always at or below its own node).
+GRANTABLE_ROLES: dict[str, frozenset[str]] = {
+    Role.HQ_ADMIN: frozenset(Role.values),
+    Role.REGION_MANAGER: frozenset({Role.STORE_MANAGER, Role.GROUP_OPERATOR, Role.CASHIER}),
+    Role.STORE_MANAGER: frozenset({Role.GROUP_OPERATOR, Role.CASHIER}),
+}
+
+
+def has_perm(role: str, perm: Perm) -> bool:
+    return perm in ROLE_PERMS.get(role, frozenset())
