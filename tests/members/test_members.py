@@ -11,7 +11,8 @@ from tests.conftest import Chain
 def test_phone_unique_per_chain_find_or_register(chain: Chain) -> None:
     first = find_or_register_member(store=chain.store_a, phone="13800000001", name="王芳")
     again = find_or_register_member(store=chain.store_b, phone="+86 138 0000 0001", name="别名")
-    assert first.created and not again.created
+    assert first.created
+    assert not again.created
     assert again.member.pk == first.member.pk
     assert again.member.home_store == chain.store_a  # the first store keeps the member
     assert Member.objects.count() == 1
@@ -39,10 +40,12 @@ def test_consent_grant_and_withdraw_are_timestamped_and_audited(chain: Chain) ->
     member = find_or_register_member(store=chain.store_a, phone="13800000001").member
     set_consent(member=member, purpose="marketing", granted=True)
     granted_at = member.consent_marketing_at
-    assert member.consent_marketing and granted_at is not None
+    assert member.consent_marketing
+    assert granted_at is not None
     set_consent(member=member, purpose="marketing", granted=False)
     member.refresh_from_db()
-    assert not member.consent_marketing and member.consent_marketing_at >= granted_at
+    assert not member.consent_marketing
+    assert member.consent_marketing_at >= granted_at
     actions = list(
         AuditEvent.objects.filter(target_id=str(member.pk), action__startswith="members.consent")
         .order_by("id")
