@@ -1,12 +1,11 @@
 """Groups, invitations, rewards and the public join endpoints."""
 
-from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from shequn.members.queries import phone_for
@@ -221,7 +220,7 @@ def get_group(request: HttpRequest, group_id: int) -> CustomerGroup:
 
 
 @router.post("", response={201: GroupOut}, summary="新建社群")
-def create_group(request: HttpRequest, payload: GroupIn) -> tuple[int, CustomerGroup]:
+def create_group(request: HttpRequest, payload: GroupIn) -> Status[CustomerGroup]:
     staff = staff_of(request)
     store = access_node(staff, payload.store_id)
     group = actions.create_group(
@@ -232,7 +231,7 @@ def create_group(request: HttpRequest, payload: GroupIn) -> tuple[int, CustomerG
         capacity=payload.capacity,
         rules=payload.rules,
     )
-    return 201, group
+    return Status(201, group)
 
 
 @router.patch("/{group_id}", response=GroupOut, summary="修改社群")
@@ -261,13 +260,13 @@ def list_group_members(request: HttpRequest, group_id: int, include_left: bool =
 @router.post("/{group_id}/members", response={201: MembershipOut}, summary="员工拉会员入群")
 def add_group_member(
     request: HttpRequest, group_id: int, payload: AddMemberIn
-) -> tuple[int, GroupMembership]:
+) -> Status[GroupMembership]:
     staff = staff_of(request)
     group = access_group(staff, group_id)
     result = actions.add_member_by_staff(
         acting=staff, group=group, phone=payload.phone, name=payload.name, role=payload.role
     )
-    return 201, result.membership
+    return Status(201, result.membership)
 
 
 def _membership_in_group(request: HttpRequest, group_id: int, membership_id: int) -> Any:
@@ -324,7 +323,7 @@ def invitation_qr(request: HttpRequest, invitation_id: int) -> HttpResponse:
 
 
 @invitations_router.post("", response={201: InvitationOut}, summary="生成邀请码")
-def create_invitation(request: HttpRequest, payload: InvitationIn) -> tuple[int, Invitation]:
+def create_invitation(request: HttpRequest, payload: InvitationIn) -> Status[Invitation]:
     staff = staff_of(request)
     store = access_node(staff, payload.store_id) if payload.store_id is not None else None
     group = access_group(staff, payload.group_id) if payload.group_id is not None else None
@@ -336,7 +335,7 @@ def create_invitation(request: HttpRequest, payload: InvitationIn) -> tuple[int,
         theme=payload.theme or "",
         days=payload.days,
     )
-    return 201, invitation
+    return Status(201, invitation)
 
 
 @invitations_router.post("/{invitation_id}/revoke", response=InvitationOut, summary="作废邀请码")
@@ -392,7 +391,7 @@ def preview_join(request: HttpRequest, code: str) -> JoinPreviewOut:
 
 
 @join_router.post("", response={201: JoinOut}, summary="凭邀请码入群")
-def join(request: HttpRequest, payload: JoinIn) -> tuple[int, JoinOut]:
+def join(request: HttpRequest, payload: JoinIn) -> Status[JoinOut]:
     identities = {"wechat_openid": payload.wechat_openid} if payload.wechat_openid else None
     result = actions.join_by_invitation(
         code=payload.code,
@@ -402,11 +401,14 @@ def join(request: HttpRequest, payload: JoinIn) -> tuple[int, JoinOut]:
         identities=identities,
     )
     group = result.membership.group
-    return 201, JoinOut(
-        group_id=group.pk,
-        group_name=group.name,
-        store_name=group.store.name,
-        member_id=result.member.pk,
-        member_created=result.member_created,
-        member_token=result.member_token,
+    return Status(
+        201,
+        JoinOut(
+            group_id=group.pk,
+            group_name=group.name,
+            store_name=group.store.name,
+            member_id=result.member.pk,
+            member_created=result.member_created,
+            member_token=result.member_token,
+        ),
     )

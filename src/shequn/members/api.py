@@ -1,12 +1,11 @@
 """Members API: phones are masked unless the caller's role may see them (PIPL)."""
 
-from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from shequn.org.api import staff_of
@@ -84,7 +83,7 @@ def get_member(request: HttpRequest, member_id: int) -> Member:
 
 
 @router.post("", response={201: MemberOut, 200: MemberOut}, summary="登记会员(按手机号查找或新建)")
-def register_member(request: HttpRequest, payload: MemberIn) -> tuple[int, Member]:
+def register_member(request: HttpRequest, payload: MemberIn) -> Status[Member]:
     staff = staff_of(request)
     require_perm(staff, Perm.MANAGE_MEMBERS)
     store = access_node(staff, payload.store_id)
@@ -95,7 +94,7 @@ def register_member(request: HttpRequest, payload: MemberIn) -> tuple[int, Membe
         consents=payload.consents,
         actor=staff.user,
     )
-    return (201 if result.created else 200), result.member
+    return Status((201 if result.created else 200), result.member)
 
 
 @router.patch("/{member_id}", response=MemberOut, summary="修改会员")

@@ -1,11 +1,10 @@
 """Org API: who am I, tokens, org tree, staff, audit log. Parse, authorize, render — nothing else."""
 
-from __future__ import annotations
 
 from datetime import datetime
 
 from django.http import HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from shequn.core.models import AuditEvent
@@ -111,16 +110,16 @@ class AuditOut(Schema):
 
 # --- auth ----------------------------------------------------------------------------------
 @auth_router.get("/me", response=MeOut, summary="当前员工与权限")
-def me(request: HttpRequest) -> MeOut:
+def me(request: HttpRequest) -> dict[str, object]:
     staff = staff_of(request)
-    return MeOut(staff=StaffOut.from_orm(staff), permissions=sorted(ROLE_PERMS.get(staff.role, ())))
+    return {"staff": staff, "permissions": sorted(ROLE_PERMS.get(staff.role, ()))}
 
 
 @auth_router.post("/tokens", response={201: TokenOut}, summary="为自己发放 API 令牌")
-def create_token(request: HttpRequest, payload: TokenIn) -> tuple[int, TokenOut]:
+def create_token(request: HttpRequest, payload: TokenIn) -> Status[TokenOut]:
     staff = staff_of(request)
     issued = actions.issue_api_token(user=staff.user, name=payload.name)
-    return 201, TokenOut(id=issued.token.pk, name=issued.token.name, token=issued.secret)
+    return Status(201, TokenOut(id=issued.token.pk, name=issued.token.name, token=issued.secret))
 
 
 # --- org tree ------------------------------------------------------------------------------
@@ -137,7 +136,7 @@ def get_node(request: HttpRequest, node_id: int) -> OrgNode:
 
 
 @router.post("/nodes", response={201: NodeOut}, summary="新建大区/片区/门店")
-def create_node(request: HttpRequest, payload: NodeIn) -> tuple[int, OrgNode]:
+def create_node(request: HttpRequest, payload: NodeIn) -> Status[OrgNode]:
     staff = staff_of(request)
     parent = access_node(staff, payload.parent_id)
     node = actions.create_node(
@@ -148,7 +147,7 @@ def create_node(request: HttpRequest, payload: NodeIn) -> tuple[int, OrgNode]:
         code=payload.code,
         address=payload.address,
     )
-    return 201, node
+    return Status(201, node)
 
 
 # --- staff ---------------------------------------------------------------------------------
@@ -173,7 +172,7 @@ def get_staff(request: HttpRequest, staff_id: int) -> Staff:
 
 
 @router.post("/staff", response={201: StaffOut}, summary="新建员工账号")
-def create_staff(request: HttpRequest, payload: StaffIn) -> tuple[int, Staff]:
+def create_staff(request: HttpRequest, payload: StaffIn) -> Status[Staff]:
     staff = staff_of(request)
     node = access_node(staff, payload.node_id)
     created = actions.create_staff(
@@ -185,7 +184,7 @@ def create_staff(request: HttpRequest, payload: StaffIn) -> tuple[int, Staff]:
         display_name=payload.display_name,
         phone=payload.phone,
     )
-    return 201, created
+    return Status(201, created)
 
 
 @router.post("/staff/{staff_id}/deactivate", response=StaffOut, summary="停用员工账号")

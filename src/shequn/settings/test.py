@@ -11,6 +11,7 @@ os.environ.setdefault("SECRET_KEY", "test-only-key-shequn-0000000000000000000000
 os.environ.setdefault("SHEQUN_VAR_DIR", os.path.join(tempfile.gettempdir(), "shequn-test-var"))
 
 from .base import *  # noqa: E402,F403
+from .base import STATIC_ROOT  # noqa: E402
 from .base import DATABASES  # noqa: E402
 
 DEBUG = False
@@ -26,3 +27,5 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise wants it to exist

@@ -1,0 +1,181 @@
+"""For every API endpoint: staff of store A asking for store B's objects get nothing of B.
+
+The endpoints are enumerated from the OpenAPI schema, so a new endpoint is probed the moment it
+exists. Path parameters are filled with B's ids; list endpoints are called plain and with B's
+ids in every filter; writes carry B's ids in their bodies. A write endpoint without a probe
+body, or a path parameter this test does not know, fails the test: add it here, scoped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.test import Client
+
+from shequn.api import api
+from shequn.org.models import Staff
+from tests.api.conftest import B_MARKERS, World
+from tests.conftest import client_for
+
+# The signed code or member token is the authority on these; no staff scope applies.
+PUBLIC = {
+    ("GET", "/api/join/{code}"),
+    ("POST", "/api/join"),
+    ("POST", "/api/join/leave"),
+}
+LIST_FILTERS = ("store_id", "group_id", "node_id")
+
+
+def path_ids(world: World) -> dict[str, int]:
+    return {
+        "node_id": world.chain.store_b.pk,
+        "staff_id": world.chain.manager_b.pk,
+        "member_id": world.member_b.pk,
+        "group_id": world.group_b.pk,
+        "membership_id": world.membership_b.pk,
+        "invitation_id": world.invitation_b.pk,
+    }
+
+
+def write_bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
+    """A valid body per write endpoint, aimed at store B wherever it names an object."""
+    b = world.chain.store_b.pk
+    return {
+        ("POST", "/api/auth/tokens"): {"name": "probe"},
+        ("POST", "/api/org/nodes"): {"parent_id": b, "name": "探针", "kind": "store", "code": "probe-1"},
+        ("POST", "/api/org/staff"): {
+            "node_id": b,
+            "role": "cashier",
+            "username": "probe_user",
+            "password": "Probe-pass-2026",
+            "display_name": "探针",
+        },
+        ("POST", "/api/org/staff/{staff_id}/deactivate"): {},
+        ("POST", "/api/org/staff/{staff_id}/activate"): {},
+        ("POST", "/api/members"): {"store_id": b, "phone": "13700000000"},
+        ("PATCH", "/api/members/{member_id}"): {"name": "改名"},
+        ("POST", "/api/members/{member_id}/consents"): {"purpose": "marketing", "granted": True},
+        ("POST", "/api/members/{member_id}/identities"): {"channel": "member_card", "value": "C1"},
+        ("POST", "/api/groups"): {"store_id": b, "name": "探针群", "theme": "vip"},
+        ("PATCH", "/api/groups/{group_id}"): {"name": "改名"},
+        ("POST", "/api/groups/{group_id}/members"): {"phone": "13700000001"},
+        ("PATCH", "/api/groups/{group_id}/members/{membership_id}"): {"role": "committee"},
+        ("POST", "/api/groups/{group_id}/members/{membership_id}/remove"): {},
+        ("POST", "/api/invitations"): {"kind": "staff", "group_id": world.group_b.pk},
+        ("POST", "/api/invitations/{invitation_id}/revoke"): {},
+    }
+
+
+def operations() -> list[tuple[str, str]]:
+    schema = api.get_openapi_schema()
+    return sorted(
+        (method.upper(), path) for path, item in schema["paths"].items() for method in item
+    )
+
+
+def snapshot() -> dict[str, int]:
+    return {
+        m._meta.label: m.objects.count()
+        for m in apps.get_models()
+        if m._meta.app_label in {"org", "members", "groups", "auth"}
+    }
+
+
+def assert_nothing_of_b(response: Any, where: str) -> None:
+    text = response.content.decode("utf-8", errors="replace")
+    if response.get("Content-Type", "").startswith("application/json"):
+        text = json.dumps(json.loads(text), ensure_ascii=False)  # \u escapes would hide a leak
+    for marker in B_MARKERS:
+        assert marker not in text, f"{where} leaked {marker!r}"
+
+
+def call(client: Client, method: str, url: str, body: dict[str, Any] | None = None, **query: Any) -> Any:
+    if method == "GET":
+        return client.get(url, query)
+    return getattr(client, method.lower())(
+        url, data=json.dumps(body or {}), content_type="application/json"
+    )
+
+
+@pytest.mark.parametrize("who", ["manager_a", "region_manager_a", "operator_a", "cashier_a"])
+def test_store_a_staff_get_nothing_of_store_b(world: World, who: str) -> None:
+    staff: Staff = getattr(world.chain, who)
+    client = client_for(staff)
+    ids = path_ids(world)
+    filter_ids = {**ids, "store_id": world.chain.store_b.pk}
+    bodies = write_bodies(world)
+    probed = 0
+    for method, template in operations():
+        if (method, template) in PUBLIC:
+            continue
+        params = re.findall(r"{(\w+)}", template)
+        unknown = [p for p in params if p not in ids]
+        assert not unknown, f"{method} {template}: unknown path parameter {unknown}; add a B id"
+        url = template.format(**{p: ids[p] for p in params})
+        where = f"{who} {method} {url}"
+        if method == "GET":
+            response = call(client, method, url)
+            if params:
+                assert response.status_code == 404, where
+            else:
+                assert response.status_code in (200, 403), where
+                assert_nothing_of_b(response, where)
+                for name in LIST_FILTERS:
+                    filtered = call(client, method, url, **{name: filter_ids[name]})
+                    assert filtered.status_code in (200, 403, 404), f"{where}?{name}"
+                    assert_nothing_of_b(filtered, f"{where}?{name}")
+            assert_nothing_of_b(response, where)
+        else:
+            assert (method, template) in bodies, f"{method} {template}: add a probe body here"
+            before = snapshot()
+            response = call(client, method, url, bodies[(method, template)])
+            assert_nothing_of_b(response, where)
+            if template == "/api/auth/tokens":  # acts on the caller only
+                assert response.status_code == 201, where
+                continue
+            assert response.status_code in (403, 404), f"{where} → {response.status_code}"
+            assert snapshot() == before, f"{where} wrote something"
+            body = response.json()
+            assert set(body) >= {"code", "message"}, where
+        probed += 1
+    assert probed >= 25
+
+
+def test_cross_store_membership_in_own_group_path_is_refused(world: World) -> None:
+    client = client_for(world.chain.manager_a)
+    url = f"/api/groups/{world.group_a.pk}/members/{world.membership_b.pk}"
+    response = client.patch(url, data={"role": "committee"}, content_type="application/json")
+    assert response.status_code == 404
+    world.membership_b.refresh_from_db()
+    assert world.membership_b.role == "member"
+
+
+def test_every_non_public_endpoint_requires_login(world: World) -> None:
+    client = Client()
+    ids = path_ids(world)
+    for method, template in operations():
+        if (method, template) in PUBLIC:
+            continue
+        url = template.format(**{p: ids[p] for p in re.findall(r"{(\w+)}", template)})
+        response = call(client, method, url, {})
+        assert response.status_code == 401, f"{method} {url}"
+        assert response.json()["code"] == "not_authenticated"
+
+
+def test_hq_sees_both_stores(world: World) -> None:
+    client = client_for(world.chain.admin)
+    names = {g["name"] for g in client.get("/api/groups").json()["items"]}
+    assert names == {"A店宝妈群", "B店专属群"}
+
+
+def test_phones_masked_for_roles_without_pii(world: World) -> None:
+    manager = client_for(world.chain.manager_a).get(f"/api/members/{world.member_a.pk}").json()
+    operator = client_for(world.chain.operator_a).get(f"/api/members/{world.member_a.pk}").json()
+    assert manager["phone"] == "13900001111"
+    assert operator["phone"] == "139****1111"
+    listed = client_for(world.chain.operator_a).get(f"/api/groups/{world.group_a.pk}/members")
+    assert listed.json()["items"][0]["member_phone"] == "139****1111"
