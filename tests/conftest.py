@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytest
 from django.db import connections
@@ -16,6 +17,9 @@ from shequn.groups.models import CustomerGroup, GroupTheme, Invitation, Invitati
 from shequn.org import actions as org_actions
 from shequn.org.models import NodeKind, OrgNode, Staff
 from shequn.org.roles import Role
+
+if TYPE_CHECKING:
+    from tests.world import World
 
 PASSWORD = "Test-pass-2026!"
 _codes = itertools.count(1)
@@ -133,3 +137,10 @@ def client_for(staff: Staff) -> Client:
 def phone(n: int) -> str:
     """A valid, distinct mainland mobile number for test member ``n``."""
     return f"+86138{n:08d}"
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    from tests.world import build_world
+
+    return build_world()

@@ -13,8 +13,8 @@ from django.test import Client
 from shequn.core import timeutil
 from shequn.groups import actions as group_actions
 from shequn.groups.models import Invitation
-from tests.api.conftest import World
 from tests.conftest import client_for
+from tests.world import World
 
 
 def counts() -> dict[str, int]:
@@ -37,7 +37,9 @@ def assert_error(response: Any, status: int, code: str | None = None) -> dict[st
 
 def join(client: Client, code: str, phone: str = "13711112222") -> Any:
     return client.post(
-        "/api/join", data=json.dumps({"code": code, "phone": phone}), content_type="application/json"
+        "/api/join",
+        data=json.dumps({"code": code, "phone": phone}),
+        content_type="application/json",
     )
 
 
@@ -61,7 +63,9 @@ def test_tampered_expired_revoked_invitations(world: World) -> None:
     assert_error(Client().get(f"/api/join/{code}"), 422, "invitation_expired")
     group_actions.revoke_invitation(acting=world.chain.cashier_b, invitation=world.invitation_b)
     before = counts()
-    assert_error(join(Client(), group_actions.invitation_code(world.invitation_b)), 422, "invitation_revoked")
+    assert_error(
+        join(Client(), group_actions.invitation_code(world.invitation_b)), 422, "invitation_revoked"
+    )
     assert counts() == before
 
 
@@ -71,7 +75,9 @@ def test_unknown_objects_are_404(world: World) -> None:
     assert_error(client.get("/api/groups/999999"), 404, "not_found")
     assert_error(client.get("/api/members/-1"), 404, "not_found")
     response = client.post(
-        "/api/invitations", data={"kind": "group", "group_id": 999999}, content_type="application/json"
+        "/api/invitations",
+        data={"kind": "group", "group_id": 999999},
+        content_type="application/json",
     )
     assert_error(response, 404, "not_found")
     assert counts() == before
@@ -112,8 +118,14 @@ def test_validation_errors_use_the_shape(world: World) -> None:
 def test_oversized_payload_is_413(world: World) -> None:
     client = client_for(world.chain.manager_a)
     before = counts()
-    big = json.dumps({"store_id": world.chain.store_a.pk, "name": "大", "theme": "vip", "rules": "x" * 2_000_000})
-    assert_error(client.post("/api/groups", data=big, content_type="application/json"), 413, "payload_too_large")
+    big = json.dumps(
+        {"store_id": world.chain.store_a.pk, "name": "大", "theme": "vip", "rules": "x" * 2_000_000}
+    )
+    assert_error(
+        client.post("/api/groups", data=big, content_type="application/json"),
+        413,
+        "payload_too_large",
+    )
     response = client.post(
         "/api/groups", data=big, content_type="application/json", HTTP_IDEMPOTENCY_KEY="big-1"
     )
@@ -125,9 +137,21 @@ def test_non_utf8_and_invalid_json_are_400(world: World) -> None:
     client = client_for(world.chain.manager_a)
     before = counts()
     gbk = '{"store_id": 1, "name": "宝妈群", "theme": "vip"}'.encode("gbk")
-    assert_error(client.post("/api/groups", data=gbk, content_type="application/json"), 400, "invalid_encoding")
-    assert_error(client.post("/api/groups", data=b"{not json", content_type="application/json"), 400, "invalid_json")
-    assert_error(client.post("/api/groups", data=b"[1, 2]", content_type="application/json"), 400, "invalid_json")
+    assert_error(
+        client.post("/api/groups", data=gbk, content_type="application/json"),
+        400,
+        "invalid_encoding",
+    )
+    assert_error(
+        client.post("/api/groups", data=b"{not json", content_type="application/json"),
+        400,
+        "invalid_json",
+    )
+    assert_error(
+        client.post("/api/groups", data=b"[1, 2]", content_type="application/json"),
+        400,
+        "invalid_json",
+    )
     assert counts() == before
 
 

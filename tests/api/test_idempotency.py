@@ -14,13 +14,17 @@ from shequn.core.models import IdempotencyRecord
 from shequn.groups import actions as group_actions
 from shequn.groups.models import CustomerGroup, GroupMembership
 from shequn.org.actions import issue_api_token
-from tests.api.conftest import World, build_world
 from tests.conftest import client_for
+from tests.world import World, build_world
 
 
 def post(client: Client, url: str, body: dict[str, object], key: str, **extra: str) -> object:
     return client.post(
-        url, data=json.dumps(body), content_type="application/json", HTTP_IDEMPOTENCY_KEY=key, **extra
+        url,
+        data=json.dumps(body),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=key,
+        **extra,
     )
 
 
@@ -38,8 +42,18 @@ def test_same_key_same_body_one_effect_same_response(world: World) -> None:
 
 def test_same_key_other_body_is_422_and_writes_nothing(world: World) -> None:
     client = client_for(world.chain.manager_a)
-    post(client, "/api/groups", {"store_id": world.chain.store_a.pk, "name": "甲", "theme": "vip"}, "k")
-    other = post(client, "/api/groups", {"store_id": world.chain.store_a.pk, "name": "乙", "theme": "vip"}, "k")
+    post(
+        client,
+        "/api/groups",
+        {"store_id": world.chain.store_a.pk, "name": "甲", "theme": "vip"},
+        "k",
+    )
+    other = post(
+        client,
+        "/api/groups",
+        {"store_id": world.chain.store_a.pk, "name": "乙", "theme": "vip"},
+        "k",
+    )
     assert other.status_code == 422
     assert other.json()["code"] == "idempotency_key_reused"
     assert not CustomerGroup.objects.filter(name="乙").exists()

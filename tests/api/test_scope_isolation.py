@@ -18,8 +18,8 @@ from django.test import Client
 
 from shequn.api import api
 from shequn.org.models import Staff
-from tests.api.conftest import B_MARKERS, World
 from tests.conftest import client_for
+from tests.world import B_MARKERS, World
 
 # The signed code or member token is the authority on these; no staff scope applies.
 PUBLIC = {
@@ -46,7 +46,12 @@ def write_bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
     b = world.chain.store_b.pk
     return {
         ("POST", "/api/auth/tokens"): {"name": "probe"},
-        ("POST", "/api/org/nodes"): {"parent_id": b, "name": "探针", "kind": "store", "code": "probe-1"},
+        ("POST", "/api/org/nodes"): {
+            "parent_id": b,
+            "name": "探针",
+            "kind": "store",
+            "code": "probe-1",
+        },
         ("POST", "/api/org/staff"): {
             "node_id": b,
             "role": "cashier",
@@ -93,7 +98,9 @@ def assert_nothing_of_b(response: Any, where: str) -> None:
         assert marker not in text, f"{where} leaked {marker!r}"
 
 
-def call(client: Client, method: str, url: str, body: dict[str, Any] | None = None, **query: Any) -> Any:
+def call(
+    client: Client, method: str, url: str, body: dict[str, Any] | None = None, **query: Any
+) -> Any:
     if method == "GET":
         return client.get(url, query)
     return getattr(client, method.lower())(

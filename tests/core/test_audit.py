@@ -33,11 +33,15 @@ def test_actions_write_who_what_where(chain: Chain) -> None:
 def test_failed_action_leaves_no_audit_event(chain: Chain) -> None:
     before = AuditEvent.objects.count()
     with pytest.raises(Exception):  # noqa: B017,PT011 - the domain error itself is tested elsewhere
-        group_actions.create_group(acting=chain.cashier_a, store=chain.store_a, name="x", theme="vip")
+        group_actions.create_group(
+            acting=chain.cashier_a, store=chain.store_a, name="x", theme="vip"
+        )
     assert AuditEvent.objects.count() == before
 
 
-@pytest.mark.parametrize("sql", ["UPDATE core_auditevent SET action = 'forged'", "DELETE FROM core_auditevent"])
+@pytest.mark.parametrize(
+    "sql", ["UPDATE core_auditevent SET action = 'forged'", "DELETE FROM core_auditevent"]
+)
 def test_raw_sql_cannot_edit_the_audit_log(chain: Chain, sql: str) -> None:
     make_group(chain.manager_a, chain.store_a)
     count = AuditEvent.objects.count()
@@ -58,6 +62,8 @@ def test_orm_save_of_existing_event_refused(chain: Chain) -> None:
 def test_audit_api_is_scoped(chain: Chain) -> None:
     make_group(chain.manager_a, chain.store_a, name="甲群")
     make_group(chain.manager_b, chain.store_b, name="乙群")
-    events = client_for(chain.manager_a).get("/api/audit/events", {"action": "groups.created"}).json()
+    events = (
+        client_for(chain.manager_a).get("/api/audit/events", {"action": "groups.created"}).json()
+    )
     assert [e["details"]["name"] for e in events["items"]] == ["甲群"]
     assert client_for(chain.operator_a).get("/api/audit/events").status_code == 403

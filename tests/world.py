@@ -1,10 +1,8 @@
-"""A world with data in store A and in store B, for the API tests."""
+"""A world with data in store A and in store B: the fixture for isolation tests."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import pytest
 
 from shequn.groups import actions as group_actions
 from shequn.groups.models import CustomerGroup, GroupMembership, Invitation, RecruitmentReward
@@ -59,8 +57,3 @@ def build_world() -> World:
         reward_b=joined_b.reward,
         member_b_token=joined_b.member_token,
     )
-
-
-@pytest.fixture
-def world(db: None) -> World:
-    return build_world()

@@ -1,0 +1,86 @@
+"""A real browser (Debian's chromium, driven by Playwright) logs in as a store manager and sees
+only that store's groups; then a customer joins through the QR page on a phone-sized screen."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from shequn.groups import actions as group_actions
+from tests.conftest import PASSWORD
+from tests.world import build_world
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(os.environ.get("SHEQUN_TEST_ARTIFACTS", "test-artifacts"))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is missing: run `make browser` (scripts/ensure-chromium.sh)")
+    # Playwright's sync API runs an event loop; Django must allow ORM calls from this thread.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+def test_store_manager_sees_only_own_groups(browser: Browser, live_server: object) -> None:
+    world = build_world()
+    base = str(live_server)
+    page = browser.new_page(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    page.goto(f"{base}/login/")
+    page.fill("input[name=username]", world.chain.manager_a.user.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+    assert "概览" in page.content()
+    page.goto(f"{base}/groups/")
+    rows = page.locator("tr.group-row")
+    assert rows.count() == 1
+    assert rows.first.locator("td").first.inner_text() == "A店宝妈群"
+    assert page.locator("td.store-name").all_inner_texts() == ["A店"]
+    assert "B店专属群" not in page.content()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "console-groups-store-manager.png"), full_page=True)
+    response = page.goto(f"{base}/groups/{world.group_b.pk}/")
+    assert response is not None
+    assert response.status == 404
+    page.close()
+
+
+def test_customer_joins_through_qr_page_on_a_phone(browser: Browser, live_server: object) -> None:
+    world = build_world()
+    code = group_actions.invitation_code(world.invitation_a)
+    page = browser.new_page(locale="zh-CN", viewport={"width": 375, "height": 812})
+    page.goto(f"{live_server}/j/{code}/")
+    page.fill("input[name=phone]", "123")
+    page.click("button[type=submit]")
+    assert "手机号格式不正确" in page.locator("#join-error").inner_text()
+    page.fill("input[name=phone]", "13655557777")
+    page.fill("input[name=name]", "张阿姨")
+    page.click("button[type=submit]")
+    assert "加入成功" in page.locator("#joined").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "join-page-375.png"), full_page=True)
+    world.group_a.refresh_from_db()
+    assert world.group_a.member_count == 2
+    page.close()

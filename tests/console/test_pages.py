@@ -1,0 +1,97 @@
+"""Console pages: each role sees exactly its scope; phones masked unless permitted."""
+
+from __future__ import annotations
+
+from django.test import Client
+
+from shequn.groups import actions as group_actions
+from shequn.groups.models import GroupMembership
+from tests.conftest import client_for
+from tests.world import World
+
+
+def page(client: Client, url: str, status: int = 200) -> str:
+    response = client.get(url)
+    assert response.status_code == status, (url, response.status_code)
+    return response.content.decode()
+
+
+def test_login_required() -> None:
+    response = Client().get("/groups/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+
+
+def test_store_manager_sees_only_own_store(world: World) -> None:
+    client = client_for(world.chain.manager_a)
+    for url in ["/", "/stores/", "/groups/", "/members/", "/invitations/", "/rewards/", "/staff/"]:
+        html = page(client, url)
+        assert "B店专属群" not in html, url
+        assert "乙会员" not in html, url
+        assert "13900009999" not in html, url
+    assert "A店宝妈群" in page(client, "/groups/")
+    assert "13900001111" in page(client, "/members/")  # store managers may see phones
+    page(client, f"/groups/{world.group_b.pk}/", 404)
+    page(client, f"/invitations/{world.invitation_b.pk}/", 404)
+    page(client, f"/invitations/{world.invitation_b.pk}/qr.png", 404)
+
+
+def test_hq_sees_every_store(world: World) -> None:
+    html = page(client_for(world.chain.admin), "/groups/")
+    assert "A店宝妈群" in html
+    assert "B店专属群" in html
+
+
+def test_operator_sees_masked_phones(world: World) -> None:
+    html = page(client_for(world.chain.operator_a), f"/groups/{world.group_a.pk}/")
+    assert "139****1111" in html
+    assert "13900001111" not in html
+    assert "手机号已脱敏" in html
+
+
+def test_invitation_qr_is_a_png(world: World) -> None:
+    response = client_for(world.chain.cashier_a).get(f"/invitations/{world.invitation_a.pk}/qr.png")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    assert response.content.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_console_creates_group_and_invitation(world: World) -> None:
+    client = client_for(world.chain.manager_a)
+    response = client.post(
+        "/groups/new/",
+        {"store": world.chain.store_a.pk, "name": "后台新建群", "theme": "hobby", "capacity": 300},
+    )
+    assert response.status_code == 302
+    response = client.post("/invitations/", {"kind": "group", "group": world.group_a.pk, "days": 7})
+    assert response.status_code == 302
+    assert "/invitations/" in response["Location"]
+
+
+def test_console_refuses_foreign_store_with_message(world: World) -> None:
+    client = client_for(world.chain.manager_a)
+    response = client.post(
+        "/groups/new/",
+        {"store": world.chain.store_b.pk, "name": "越权群", "theme": "vip"},
+        HTTP_REFERER="/groups/new/",
+        follow=True,
+    )
+    assert "不存在" in response.content.decode()
+    assert not world.group_b.store.groups.filter(name="越权群").exists()
+
+
+def test_public_join_page(world: World) -> None:
+    code = group_actions.invitation_code(world.invitation_a)
+    client = Client()
+    html = page(client, f"/j/{code}/")
+    assert "A店" in html
+    response = client.post(f"/j/{code}/", {"phone": "13655556666", "name": "扫码顾客"})
+    assert response.status_code == 200
+    assert "加入成功" in response.content.decode()
+    assert GroupMembership.objects.filter(
+        member__phone="+8613655556666", group=world.group_a
+    ).exists()
+    bad = client.post(f"/j/{code}/", {"phone": "123"})
+    assert bad.status_code == 422
+    assert "手机号格式不正确" in bad.content.decode()
+    assert page(client, f"/j/{code[:-1]}x/", 422).count("邀请码") >= 1
