@@ -17,7 +17,8 @@ import argparse
 import getpass
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -54,8 +55,15 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress_printer() -> tuple[object, object]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def _progress_printer() -> tuple[Any, Callable[[str, int, int], None]]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -63,7 +71,7 @@ def _progress_printer() -> tuple[object, object]:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def update(step: str, done: int, total: int) -> None:
         if step not in tasks:
@@ -87,8 +95,8 @@ def _seed(stores: int, members: int, reset: bool) -> int:
             return 0
         _reset_database()
     progress, update = _progress_printer()
-    with progress:  # type: ignore[attr-defined]
-        summary = seed_demo(stores=stores, members=members, progress=update)  # type: ignore[arg-type]
+    with progress:
+        summary = seed_demo(stores=stores, members=members, progress=update)
     print(
         f"已加载演示连锁「{summary.chain.name}」: {summary.stores} 家门店, {summary.groups} 个社群, "
         f"{summary.members} 名会员(其中 {summary.real_joins} 人通过真实扫码入群)。"
@@ -103,6 +111,9 @@ def _reset_database() -> None:
 
 
 def cmd_seed_demo(args: argparse.Namespace) -> int:
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)  # seeding an empty file just works
     return _seed(args.stores, args.members, args.reset)
 
 

@@ -21,7 +21,10 @@ def _sqlite_up(table: str) -> list[str]:
 
 
 def _sqlite_down(table: str) -> list[str]:
-    return [f"DROP TRIGGER IF EXISTS {table}_no_update;", f"DROP TRIGGER IF EXISTS {table}_no_delete;"]
+    return [
+        f"DROP TRIGGER IF EXISTS {table}_no_update;",
+        f"DROP TRIGGER IF EXISTS {table}_no_delete;",
+    ]
 
 
 def _postgres_up(table: str) -> list[str]:

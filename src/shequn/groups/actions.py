@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
@@ -72,7 +72,7 @@ def create_group(
     theme: str,
     capacity: int = WECHAT_GROUP_CAP,
     rules: str = "",
-    owner: AbstractBaseUser | None = None,
+    owner: User | None = None,
 ) -> CustomerGroup:
     require_perm(acting, Perm.MANAGE_GROUPS)
     _require_store_in_scope(acting, store)
@@ -93,7 +93,7 @@ def create_group(
     return group
 
 
-def _is_staff_of(user: AbstractBaseUser, store: OrgNode) -> bool:
+def _is_staff_of(user: User, store: OrgNode) -> bool:
     staff = Staff.objects.filter(user=user).select_related("node").first()
     return staff is not None and store.is_within(staff.node)
 
@@ -250,12 +250,12 @@ def join_group(
     group: CustomerGroup,
     member: Member,
     channel: str,
-    invited_by_staff: AbstractBaseUser | None = None,
+    invited_by_staff: User | None = None,
     invited_by_member: Member | None = None,
     invitation: Invitation | None = None,
-    reward_staff: AbstractBaseUser | None = None,
+    reward_staff: User | None = None,
     role: str = MembershipRole.MEMBER,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
 ) -> tuple[GroupMembership, RecruitmentReward | None]:
     """Put ``member`` into ``group`` if it has room. ``reward_staff`` earns the recruitment
     reward when this is the member's first ever stay in the group."""
@@ -418,7 +418,7 @@ def leave_group(
     *,
     membership: GroupMembership,
     reason: str = "",
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
 ) -> GroupMembership:
     """Close a stay. The row stays (history); a later rejoin opens a new one."""
     reason = (reason or "")[:100]

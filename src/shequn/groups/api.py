@@ -1,6 +1,5 @@
 """Groups, invitations, rewards and the public join endpoints."""
 
-
 from datetime import datetime
 from typing import Any
 

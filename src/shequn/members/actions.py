@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from shequn.core import timeutil
@@ -40,7 +40,7 @@ def find_or_register_member(
     name: str = "",
     consents: dict[str, bool] | None = None,
     identities: dict[str, str] | None = None,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
 ) -> MemberResult:
     """The member with this phone in the store's chain, registering them at ``store`` if new.
 
@@ -74,7 +74,7 @@ def find_or_register_member(
 
 
 def set_consent(
-    *, member: Member, purpose: str, granted: bool, actor: AbstractBaseUser | None = None
+    *, member: Member, purpose: str, granted: bool, actor: User | None = None
 ) -> Member:
     """Grant or withdraw one consent purpose; withdrawal is as easy as granting (PIPL art. 15)."""
     with transaction.atomic():
@@ -82,9 +82,7 @@ def set_consent(
     return member
 
 
-def _apply_consent(
-    member: Member, purpose: str, granted: bool, *, actor: AbstractBaseUser | None
-) -> None:
+def _apply_consent(member: Member, purpose: str, granted: bool, *, actor: User | None) -> None:
     if purpose not in CONSENT_PURPOSES:
         raise InvalidInput(f"未知的授权用途: {purpose}", code="invalid_consent_purpose")
     field = f"consent_{purpose}"
@@ -102,9 +100,7 @@ def _apply_consent(
     )
 
 
-def _attach_identity(
-    member: Member, channel: str, value: str, *, actor: AbstractBaseUser | None
-) -> None:
+def _attach_identity(member: Member, channel: str, value: str, *, actor: User | None) -> None:
     if channel not in IdentityChannel.values:
         raise InvalidInput(f"未知的渠道身份类型: {channel}", code="invalid_identity_channel")
     value = (value or "").strip()

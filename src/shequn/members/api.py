@@ -1,6 +1,5 @@
 """Members API: phones are masked unless the caller's role may see them (PIPL)."""
 
-
 from datetime import datetime
 from typing import Any
 

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -157,7 +157,7 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def issue_api_token(*, user: AbstractBaseUser, name: str) -> IssuedToken:
+def issue_api_token(*, user: User, name: str) -> IssuedToken:
     secret = "sq_" + secrets.token_urlsafe(32)
     with transaction.atomic():
         token = ApiToken.objects.create(
@@ -167,7 +167,7 @@ def issue_api_token(*, user: AbstractBaseUser, name: str) -> IssuedToken:
     return IssuedToken(token=token, secret=secret)
 
 
-def revoke_api_token(*, user: AbstractBaseUser, token: ApiToken) -> None:
+def revoke_api_token(*, user: User, token: ApiToken) -> None:
     with transaction.atomic():
         ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
             revoked_at=timeutil.now()

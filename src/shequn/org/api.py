@@ -1,6 +1,5 @@
 """Org API: who am I, tokens, org tree, staff, audit log. Parse, authorize, render — nothing else."""
 
-
 from datetime import datetime
 
 from django.http import HttpRequest

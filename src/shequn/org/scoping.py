@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Protocol, TypeVar
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Model, Q, QuerySet
 
 from shequn.core.errors import NotAuthenticated, NotFound, PermissionDenied
@@ -27,14 +28,14 @@ class ScopedModel(Protocol):
     def scope_q(cls, path: str) -> Q: ...
 
 
-def acting_staff(user: AbstractBaseUser | AnonymousUser | None) -> Staff:
+def acting_staff(user: User | AnonymousUser | None) -> Staff:
     """The staff profile behind a logged-in user, or 401/403."""
     if user is None or not user.is_authenticated:
         raise NotAuthenticated("请先登录")
     if not user.is_active:
         raise NotAuthenticated("账号已停用")
     try:
-        staff: Staff = user.staff  # type: ignore[union-attr]
+        staff: Staff = user.staff
     except Staff.DoesNotExist:
         raise PermissionDenied("该账号不是员工账号") from None
     return staff
@@ -59,7 +60,7 @@ def get_scoped(qs: QuerySet[M], staff: Staff, pk: object, perm: Perm | None = No
     """One row by id within the scope, else NotFound (same answer for 'missing' and 'foreign')."""
     try:
         return scoped(qs, staff, perm).get(pk=pk)
-    except (qs.model.DoesNotExist, ValueError, TypeError):
+    except (ObjectDoesNotExist, ValueError, TypeError):
         raise NotFound(f"{qs.model._meta.verbose_name}不存在") from None
 
 

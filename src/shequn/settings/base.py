@@ -39,7 +39,7 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 def database_from_url(url: str) -> dict[str, Any]:
     """One database config from a URL; SQLite gets the options that make it a real server-less DB."""
-    config: dict[str, Any] = dj_database_url.parse(url, conn_max_age=0)
+    config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=0))
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["OPTIONS"] = {
             # Writers queue on BEGIN IMMEDIATE instead of failing on a lock upgrade (Django >= 5.1).

@@ -6,8 +6,11 @@ os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("SECRET_KEY", "dev-only-insecure-key-shequn-0000000000000000000000000")
 
 from .base import *  # noqa: E402,F403
-from .base import STATIC_ROOT  # noqa: E402
-from .base import SECRET_KEY, VAR_DIR  # noqa: E402
+from .base import (  # noqa: E402
+    SECRET_KEY,
+    STATIC_ROOT,  # noqa: E402
+    VAR_DIR,
+)
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 if not SECRET_KEY:  # pragma: no cover - set above

@@ -11,8 +11,10 @@ os.environ.setdefault("SECRET_KEY", "test-only-key-shequn-0000000000000000000000
 os.environ.setdefault("SHEQUN_VAR_DIR", os.path.join(tempfile.gettempdir(), "shequn-test-var"))
 
 from .base import *  # noqa: E402,F403
-from .base import STATIC_ROOT  # noqa: E402
-from .base import DATABASES  # noqa: E402
+from .base import (
+    DATABASES,  # noqa: E402
+    STATIC_ROOT,  # noqa: E402
+)
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -6,124 +6,370 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('members', '0001_initial'),
-        ('org', '0001_initial'),
+        ("members", "0001_initial"),
+        ("org", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CustomerGroup',
+            name="CustomerGroup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, verbose_name='群名称')),
-                ('theme', models.CharField(choices=[('vip', 'VIP群'), ('mothers', '宝妈群'), ('housing_estate', '楼盘群'), ('hobby', '兴趣群'), ('other', '其他')], max_length=20, verbose_name='主题')),
-                ('rules', models.TextField(blank=True, verbose_name='群规')),
-                ('capacity', models.PositiveIntegerField(default=500, verbose_name='容量')),
-                ('member_count', models.PositiveIntegerField(default=0, verbose_name='成员数')),
-                ('status', models.CharField(choices=[('active', '运营中'), ('closed', '已关闭')], default='active', max_length=16, verbose_name='状态')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='owned_groups', to=settings.AUTH_USER_MODEL, verbose_name='群主(员工)')),
-                ('store', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='groups', to='org.orgnode', verbose_name='门店')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, verbose_name="群名称")),
+                (
+                    "theme",
+                    models.CharField(
+                        choices=[
+                            ("vip", "VIP群"),
+                            ("mothers", "宝妈群"),
+                            ("housing_estate", "楼盘群"),
+                            ("hobby", "兴趣群"),
+                            ("other", "其他"),
+                        ],
+                        max_length=20,
+                        verbose_name="主题",
+                    ),
+                ),
+                ("rules", models.TextField(blank=True, verbose_name="群规")),
+                ("capacity", models.PositiveIntegerField(default=500, verbose_name="容量")),
+                ("member_count", models.PositiveIntegerField(default=0, verbose_name="成员数")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "运营中"), ("closed", "已关闭")],
+                        default="active",
+                        max_length=16,
+                        verbose_name="状态",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="owned_groups",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="群主(员工)",
+                    ),
+                ),
+                (
+                    "store",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="groups",
+                        to="org.orgnode",
+                        verbose_name="门店",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '社群',
-                'verbose_name_plural': '社群',
-                'ordering': ['store__path', 'id'],
+                "verbose_name": "社群",
+                "verbose_name_plural": "社群",
+                "ordering": ["store__path", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Invitation',
+            name="Invitation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('token', models.CharField(max_length=16, unique=True)),
-                ('kind', models.CharField(choices=[('store', '门店码'), ('group', '群码'), ('staff', '员工码')], max_length=10, verbose_name='类型')),
-                ('theme', models.CharField(blank=True, choices=[('vip', 'VIP群'), ('mothers', '宝妈群'), ('housing_estate', '楼盘群'), ('hobby', '兴趣群'), ('other', '其他')], max_length=20)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('expires_at', models.DateTimeField(verbose_name='过期时间')),
-                ('revoked_at', models.DateTimeField(blank=True, null=True, verbose_name='作废时间')),
-                ('uses', models.PositiveIntegerField(default=0, verbose_name='使用次数')),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('group', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='invitations', to='groups.customergroup')),
-                ('staff', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='invitations', to=settings.AUTH_USER_MODEL, verbose_name='邀请员工')),
-                ('store', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='invitations', to='org.orgnode')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("token", models.CharField(max_length=16, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("store", "门店码"), ("group", "群码"), ("staff", "员工码")],
+                        max_length=10,
+                        verbose_name="类型",
+                    ),
+                ),
+                (
+                    "theme",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("vip", "VIP群"),
+                            ("mothers", "宝妈群"),
+                            ("housing_estate", "楼盘群"),
+                            ("hobby", "兴趣群"),
+                            ("other", "其他"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("expires_at", models.DateTimeField(verbose_name="过期时间")),
+                (
+                    "revoked_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="作废时间"),
+                ),
+                ("uses", models.PositiveIntegerField(default=0, verbose_name="使用次数")),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "group",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="invitations",
+                        to="groups.customergroup",
+                    ),
+                ),
+                (
+                    "staff",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="invitations",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="邀请员工",
+                    ),
+                ),
+                (
+                    "store",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="invitations",
+                        to="org.orgnode",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '邀请码',
-                'verbose_name_plural': '邀请码',
-                'ordering': ['-created_at', '-id'],
+                "verbose_name": "邀请码",
+                "verbose_name_plural": "邀请码",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='GroupMembership',
+            name="GroupMembership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('owner', '群主'), ('assistant', '群助理'), ('honorary_owner', '荣誉群主'), ('team_leader', '组长'), ('committee', '委员'), ('member', '成员')], default='member', max_length=20, verbose_name='群内角色')),
-                ('join_channel', models.CharField(choices=[('store_qr', '门店二维码'), ('staff_invite', '员工邀请'), ('member_referral', '会员推荐'), ('import', '导入')], max_length=20, verbose_name='入群渠道')),
-                ('joined_at', models.DateTimeField(auto_now_add=True, verbose_name='入群时间')),
-                ('left_at', models.DateTimeField(blank=True, null=True, verbose_name='退群时间')),
-                ('left_reason', models.CharField(blank=True, max_length=100)),
-                ('group', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='memberships', to='groups.customergroup')),
-                ('invited_by_member', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='members.member', verbose_name='推荐会员')),
-                ('invited_by_staff', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='邀请员工')),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='memberships', to='members.member')),
-                ('invitation', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='groups.invitation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("owner", "群主"),
+                            ("assistant", "群助理"),
+                            ("honorary_owner", "荣誉群主"),
+                            ("team_leader", "组长"),
+                            ("committee", "委员"),
+                            ("member", "成员"),
+                        ],
+                        default="member",
+                        max_length=20,
+                        verbose_name="群内角色",
+                    ),
+                ),
+                (
+                    "join_channel",
+                    models.CharField(
+                        choices=[
+                            ("store_qr", "门店二维码"),
+                            ("staff_invite", "员工邀请"),
+                            ("member_referral", "会员推荐"),
+                            ("import", "导入"),
+                        ],
+                        max_length=20,
+                        verbose_name="入群渠道",
+                    ),
+                ),
+                ("joined_at", models.DateTimeField(auto_now_add=True, verbose_name="入群时间")),
+                ("left_at", models.DateTimeField(blank=True, null=True, verbose_name="退群时间")),
+                ("left_reason", models.CharField(blank=True, max_length=100)),
+                (
+                    "group",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="memberships",
+                        to="groups.customergroup",
+                    ),
+                ),
+                (
+                    "invited_by_member",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="members.member",
+                        verbose_name="推荐会员",
+                    ),
+                ),
+                (
+                    "invited_by_staff",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="邀请员工",
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="memberships",
+                        to="members.member",
+                    ),
+                ),
+                (
+                    "invitation",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="groups.invitation",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '群成员',
-                'verbose_name_plural': '群成员',
-                'ordering': ['-joined_at', '-id'],
+                "verbose_name": "群成员",
+                "verbose_name_plural": "群成员",
+                "ordering": ["-joined_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='RecruitmentReward',
+            name="RecruitmentReward",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('member_ordinal', models.PositiveIntegerField(verbose_name='入群序号')),
-                ('amount_fen', models.PositiveIntegerField(verbose_name='奖励(分)')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('group', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='rewards', to='groups.customergroup')),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='members.member')),
-                ('membership', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='groups.groupmembership')),
-                ('staff', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='recruitment_rewards', to=settings.AUTH_USER_MODEL)),
-                ('store', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='org.orgnode')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("member_ordinal", models.PositiveIntegerField(verbose_name="入群序号")),
+                ("amount_fen", models.PositiveIntegerField(verbose_name="奖励(分)")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "group",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="rewards",
+                        to="groups.customergroup",
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="members.member",
+                    ),
+                ),
+                (
+                    "membership",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="groups.groupmembership",
+                    ),
+                ),
+                (
+                    "staff",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="recruitment_rewards",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "store",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="org.orgnode",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '拉新奖励',
-                'verbose_name_plural': '拉新奖励',
-                'ordering': ['-created_at', '-id'],
+                "verbose_name": "拉新奖励",
+                "verbose_name_plural": "拉新奖励",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='customergroup',
-            constraint=models.CheckConstraint(condition=models.Q(('capacity__gte', 1), ('capacity__lte', 500)), name='group_capacity_range'),
+            model_name="customergroup",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("capacity__gte", 1), ("capacity__lte", 500)),
+                name="group_capacity_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='customergroup',
-            constraint=models.CheckConstraint(condition=models.Q(('member_count__lte', models.F('capacity'))), name='group_not_over_capacity'),
+            model_name="customergroup",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("member_count__lte", models.F("capacity"))),
+                name="group_not_over_capacity",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='invitation',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'group'), _negated=True), ('group__isnull', False), _connector='OR'), name='group_invitation_has_group'),
+            model_name="invitation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind", "group"), _negated=True),
+                    ("group__isnull", False),
+                    _connector="OR",
+                ),
+                name="group_invitation_has_group",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='invitation',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'staff'), _negated=True), ('staff__isnull', False), _connector='OR'), name='staff_invitation_has_staff'),
+            model_name="invitation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind", "staff"), _negated=True),
+                    ("staff__isnull", False),
+                    _connector="OR",
+                ),
+                name="staff_invitation_has_staff",
+            ),
         ),
         migrations.AddIndex(
-            model_name='groupmembership',
-            index=models.Index(fields=['member', 'group'], name='groups_grou_member__07a009_idx'),
+            model_name="groupmembership",
+            index=models.Index(fields=["member", "group"], name="groups_grou_member__07a009_idx"),
         ),
         migrations.AddConstraint(
-            model_name='groupmembership',
-            constraint=models.UniqueConstraint(condition=models.Q(('left_at__isnull', True)), fields=('group', 'member'), name='one_active_membership'),
+            model_name="groupmembership",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("left_at__isnull", True)),
+                fields=("group", "member"),
+                name="one_active_membership",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='recruitmentreward',
-            constraint=models.UniqueConstraint(fields=('group', 'member'), name='one_reward_per_member_group'),
+            model_name="recruitmentreward",
+            constraint=models.UniqueConstraint(
+                fields=("group", "member"), name="one_reward_per_member_group"
+            ),
         ),
     ]

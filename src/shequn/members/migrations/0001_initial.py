@@ -5,53 +5,115 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('org', '0001_initial'),
+        ("org", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Member',
+            name="Member",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('phone', models.CharField(max_length=20, verbose_name='手机号')),
-                ('name', models.CharField(blank=True, max_length=50, verbose_name='姓名')),
-                ('consent_marketing', models.BooleanField(default=False, verbose_name='同意营销推送')),
-                ('consent_marketing_at', models.DateTimeField(blank=True, null=True)),
-                ('consent_chat_analysis', models.BooleanField(default=False, verbose_name='同意群聊分析')),
-                ('consent_chat_analysis_at', models.DateTimeField(blank=True, null=True)),
-                ('consent_personalization', models.BooleanField(default=False, verbose_name='接受个性化推荐')),
-                ('consent_personalization_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('chain', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='org.orgnode')),
-                ('home_store', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='home_members', to='org.orgnode', verbose_name='归属门店')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("phone", models.CharField(max_length=20, verbose_name="手机号")),
+                ("name", models.CharField(blank=True, max_length=50, verbose_name="姓名")),
+                (
+                    "consent_marketing",
+                    models.BooleanField(default=False, verbose_name="同意营销推送"),
+                ),
+                ("consent_marketing_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "consent_chat_analysis",
+                    models.BooleanField(default=False, verbose_name="同意群聊分析"),
+                ),
+                ("consent_chat_analysis_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "consent_personalization",
+                    models.BooleanField(default=False, verbose_name="接受个性化推荐"),
+                ),
+                ("consent_personalization_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "chain",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="org.orgnode",
+                    ),
+                ),
+                (
+                    "home_store",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="home_members",
+                        to="org.orgnode",
+                        verbose_name="归属门店",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '会员',
-                'verbose_name_plural': '会员',
-                'ordering': ['-id'],
+                "verbose_name": "会员",
+                "verbose_name_plural": "会员",
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='ChannelIdentity',
+            name="ChannelIdentity",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel', models.CharField(choices=[('wechat_openid', '微信 openid'), ('wechat_unionid', '微信 unionid'), ('wecom_external_userid', '企业微信 external_userid'), ('member_card', '会员卡号')], max_length=32)),
-                ('value', models.CharField(max_length=128)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('chain', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='org.orgnode')),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='identities', to='members.member')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[
+                            ("wechat_openid", "微信 openid"),
+                            ("wechat_unionid", "微信 unionid"),
+                            ("wecom_external_userid", "企业微信 external_userid"),
+                            ("member_card", "会员卡号"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("value", models.CharField(max_length=128)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "chain",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="org.orgnode",
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="identities",
+                        to="members.member",
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='member',
-            constraint=models.UniqueConstraint(fields=('chain', 'phone'), name='member_phone_unique_per_chain'),
+            model_name="member",
+            constraint=models.UniqueConstraint(
+                fields=("chain", "phone"), name="member_phone_unique_per_chain"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='channelidentity',
-            constraint=models.UniqueConstraint(fields=('chain', 'channel', 'value'), name='identity_unique_per_channel'),
+            model_name="channelidentity",
+            constraint=models.UniqueConstraint(
+                fields=("chain", "channel", "value"), name="identity_unique_per_channel"
+            ),
         ),
     ]

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,58 +14,140 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='ApiToken',
+            name="ApiToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('key_hash', models.CharField(max_length=64, unique=True)),
-                ('prefix', models.CharField(max_length=12)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('last_used_at', models.DateTimeField(blank=True, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='api_tokens', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("key_hash", models.CharField(max_length=64, unique=True)),
+                ("prefix", models.CharField(max_length=12)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("last_used_at", models.DateTimeField(blank=True, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="api_tokens",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='OrgNode',
+            name="OrgNode",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, verbose_name='名称')),
-                ('kind', models.CharField(choices=[('hq', '总部'), ('region', '大区'), ('area', '片区'), ('store', '门店')], max_length=16, verbose_name='类型')),
-                ('code', models.SlugField(max_length=40, unique=True, verbose_name='编码')),
-                ('path', models.CharField(db_index=True, editable=False, max_length=255)),
-                ('depth', models.PositiveSmallIntegerField(default=0, editable=False)),
-                ('timezone', models.CharField(default='Asia/Shanghai', max_length=64, verbose_name='时区')),
-                ('address', models.CharField(blank=True, max_length=200, verbose_name='地址')),
-                ('is_active', models.BooleanField(default=True, verbose_name='启用')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='org.orgnode')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, verbose_name="名称")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("hq", "总部"),
+                            ("region", "大区"),
+                            ("area", "片区"),
+                            ("store", "门店"),
+                        ],
+                        max_length=16,
+                        verbose_name="类型",
+                    ),
+                ),
+                ("code", models.SlugField(max_length=40, unique=True, verbose_name="编码")),
+                ("path", models.CharField(db_index=True, editable=False, max_length=255)),
+                ("depth", models.PositiveSmallIntegerField(default=0, editable=False)),
+                (
+                    "timezone",
+                    models.CharField(default="Asia/Shanghai", max_length=64, verbose_name="时区"),
+                ),
+                ("address", models.CharField(blank=True, max_length=200, verbose_name="地址")),
+                ("is_active", models.BooleanField(default=True, verbose_name="启用")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="org.orgnode",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '组织节点',
-                'verbose_name_plural': '组织节点',
-                'ordering': ['path'],
+                "verbose_name": "组织节点",
+                "verbose_name_plural": "组织节点",
+                "ordering": ["path"],
             },
         ),
         migrations.CreateModel(
-            name='Staff',
+            name="Staff",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('hq_admin', '总部管理员'), ('hq_operator', '总部运营'), ('region_manager', '大区经理'), ('store_manager', '店长'), ('group_operator', '社群运营(小步)'), ('cashier', '收银员'), ('supplier', '供应商')], max_length=32, verbose_name='角色')),
-                ('display_name', models.CharField(max_length=50, verbose_name='姓名')),
-                ('phone', models.CharField(blank=True, max_length=20, verbose_name='手机号')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('node', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='staff', to='org.orgnode')),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='staff', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("hq_admin", "总部管理员"),
+                            ("hq_operator", "总部运营"),
+                            ("region_manager", "大区经理"),
+                            ("store_manager", "店长"),
+                            ("group_operator", "社群运营(小步)"),
+                            ("cashier", "收银员"),
+                            ("supplier", "供应商"),
+                        ],
+                        max_length=32,
+                        verbose_name="角色",
+                    ),
+                ),
+                ("display_name", models.CharField(max_length=50, verbose_name="姓名")),
+                ("phone", models.CharField(blank=True, max_length=20, verbose_name="手机号")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "node",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="staff",
+                        to="org.orgnode",
+                    ),
+                ),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="staff",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '员工',
-                'verbose_name_plural': '员工',
-                'ordering': ['node__path', 'id'],
+                "verbose_name": "员工",
+                "verbose_name_plural": "员工",
+                "ordering": ["node__path", "id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='orgnode',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'hq'), ('parent__isnull', True)), ('parent__isnull', False), _connector='OR'), name='orgnode_root_is_hq'),
+            model_name="orgnode",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind", "hq"), ("parent__isnull", True)),
+                    ("parent__isnull", False),
+                    _connector="OR",
+                ),
+                name="orgnode_root_is_hq",
+            ),
         ),
     ]

@@ -1,0 +1,114 @@
+"""The `shequn` command: help that explains, one-line errors with non-zero exits, demo seeding.
+
+Each test runs the real command in a subprocess against its own SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SUBCOMMANDS = ["demo", "serve", "migrate", "seed-demo", "bootstrap", "token", "manage"]
+
+
+def run(
+    *args: str, tmp_path: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
+    }
+    env["SHEQUN_VAR_DIR"] = str(tmp_path / "var")
+    env.update(extra_env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "shequn.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_top_level_help_lists_every_command(tmp_path: Path) -> None:
+    result = run("--help", tmp_path=tmp_path)
+    assert result.returncode == 0
+    for name in SUBCOMMANDS:
+        assert name in result.stdout
+    assert "社群新零售" in result.stdout
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_each_command_has_help(tmp_path: Path, name: str) -> None:
+    result = run(name, "--help", tmp_path=tmp_path)
+    assert result.returncode == 0
+    assert "usage: shequn" in result.stdout
+
+
+def test_bad_input_is_one_line_and_non_zero(tmp_path: Path) -> None:
+    assert run("migrate", tmp_path=tmp_path).returncode == 0
+    result = run("seed-demo", "--stores", "0", tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "--stores" in result.stderr
+    result = run("token", "create", "nobody", tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "nobody" in result.stderr
+    result = run(
+        "bootstrap",
+        "--name",
+        "x",
+        "--code",
+        "c1",
+        "--admin",
+        "boss",
+        "--password",
+        "123",
+        tmp_path=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "密码" in result.stderr
+
+
+def test_seed_demo_then_token(tmp_path: Path) -> None:
+    result = run("seed-demo", "--stores", "2", "--members", "300", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "2 家门店, 10 个社群, 300 名会员" in result.stdout
+    again = run("seed-demo", "--stores", "2", "--members", "300", tmp_path=tmp_path)
+    assert again.returncode == 0
+    assert "已存在" in again.stdout
+    token = run("token", "create", "store01_manager", tmp_path=tmp_path)
+    assert token.returncode == 0
+    assert token.stdout.startswith("sq_")
+
+
+def test_production_settings_pass_check_deploy(tmp_path: Path) -> None:
+    result = run(
+        "manage",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        tmp_path=tmp_path,
+        extra_env={
+            "DJANGO_SETTINGS_MODULE": "shequn.settings.production",
+            "SECRET_KEY": "k" * 20 + "Zq9!xP2@vL7#mN4$tR8%wY3^bC6&dF1*",
+            "ALLOWED_HOSTS": "shequn.example.com",
+        },
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_a_missing_secret(tmp_path: Path) -> None:
+    result = run(
+        "manage",
+        "check",
+        tmp_path=tmp_path,
+        extra_env={"DJANGO_SETTINGS_MODULE": "shequn.settings.production", "SECRET_KEY": ""},
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
