@@ -4,7 +4,6 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
-export DJANGO_SETTINGS_MODULE ?= shequn.settings.dev
 
 .PHONY: help install demo serve test lint typecheck test-sqlite test-postgres bench browser clean
 

@@ -25,6 +25,7 @@ def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is missing: run `make browser` (scripts/ensure-chromium.sh)")
     # Playwright's sync API runs an event loop; Django must allow ORM calls from this thread.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -41,6 +42,10 @@ def browser() -> Iterator[Browser]:
         )
         yield browser
         browser.close()
+    if previous is None:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 def test_store_manager_sees_only_own_groups(browser: Browser, live_server: object) -> None:
