@@ -187,3 +187,31 @@ def test_staff_add_and_remove(chain: Chain) -> None:
         actions.remove_member(acting=chain.operator_a, membership=added.membership)
     group.refresh_from_db()
     assert group.member_count == 0
+
+
+def test_member_referral_records_the_referrer(chain: Chain) -> None:
+    group = make_group(chain.manager_a, chain.store_a)
+    code = actions.invitation_code(
+        actions.create_invitation(acting=chain.manager_a, kind=InvitationKind.GROUP, group=group)
+    )
+    sharer = actions.join_by_invitation(code=code, phone=phone(1))
+    friend = actions.join_by_invitation(
+        code=code, phone=phone(2), referrer_token=sharer.member_token
+    )
+    assert friend.membership.join_channel == JoinChannel.MEMBER_REFERRAL
+    assert friend.membership.invited_by_member == sharer.member
+    with pytest.raises(InvalidInput) as info:
+        actions.join_by_invitation(code=code, phone=phone(3), referrer_token="forged.token")
+    assert info.value.code == "invalid_member_token"
+    assert not Member.objects.filter(phone=phone(3)).exists()
+
+
+def test_store_code_fills_the_fullest_group_first(chain: Chain) -> None:
+    small = make_group(chain.manager_a, chain.store_a, name="一群", capacity=2)
+    big = make_group(chain.manager_a, chain.store_a, name="二群", capacity=10)
+    actions.add_member_by_staff(acting=chain.operator_a, group=small, phone=phone(100))
+    store_code = actions.create_invitation(
+        acting=chain.manager_a, kind=InvitationKind.STORE, store=chain.store_a
+    )
+    assert join(store_code, 1).membership.group == small  # fullest with room first
+    assert join(store_code, 2).membership.group == big  # then the next one

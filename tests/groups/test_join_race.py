@@ -59,3 +59,34 @@ def test_600_concurrent_joins_fill_500_exactly() -> None:
     expected = sum(recruitment_reward_fen(i) for i in range(1, CAPACITY + 1))
     assert expected == 100 * 50 + 400 * 100
     assert rewards.aggregate(total=Sum("amount_fen"))["total"] == expected
+
+
+def test_concurrent_store_code_joins_fall_through_to_groups_with_room() -> None:
+    """A store code picks the fullest group with room; when it fills under a race the join moves
+    on to the next group instead of failing: 20 customers, 4 groups of 5 → all 20 get in."""
+    chain = build_chain()
+    groups = [
+        make_group(chain.manager_a, chain.store_a, name=f"群{i}", capacity=5) for i in range(4)
+    ]
+    code = actions.invitation_code(
+        actions.create_invitation(acting=chain.manager_a, kind="store", store=chain.store_a)
+    )
+
+    def attempt(n: int) -> str:
+        try:
+            actions.join_by_invitation(code=code, phone=phone(1000 + n))
+            return "joined"
+        except DomainError as exc:
+            return exc.code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=_workers()) as pool:
+        outcomes = Counter(pool.map(attempt, range(20)))
+    assert outcomes == Counter({"joined": 20}), outcomes
+    counts = sorted(
+        CustomerGroup.objects.filter(pk__in=[g.pk for g in groups]).values_list(
+            "member_count", flat=True
+        )
+    )
+    assert counts == [5, 5, 5, 5]

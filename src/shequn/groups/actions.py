@@ -41,6 +41,7 @@ from .queries import sibling_with_room
 from .rewards import recruitment_reward_fen
 
 MAX_INVITATION_DAYS = 365
+STORE_CODE_TRIES = 5  # groups a store code tries before giving up
 
 
 # --- groups --------------------------------------------------------------------------------
@@ -333,19 +334,20 @@ def _group_full_error(group: CustomerGroup) -> RuleViolation:
     )
 
 
-def _group_for_invitation(invitation: Invitation) -> CustomerGroup:
+def _groups_for_invitation(invitation: Invitation) -> list[CustomerGroup]:
+    """The group a code points at, or for a store code the store's groups with room, fullest
+    first (operators fill groups one after another)."""
     if invitation.group is not None:
-        return invitation.group
+        return [invitation.group]
     candidates = CustomerGroup.objects.filter(
         store=invitation.store, status=GroupStatus.ACTIVE, member_count__lt=F("capacity")
     ).select_related("store")
     if invitation.theme:
         candidates = candidates.filter(theme=invitation.theme)
-    # The fullest group with room first: fill groups one after another, as operators do.
-    group = candidates.order_by("-member_count", "id").first()
-    if group is None:
+    groups = list(candidates.order_by("-member_count", "id")[:STORE_CODE_TRIES])
+    if not groups:
         raise RuleViolation("本店暂无可加入的社群, 请联系店员", code="no_group_with_room")
-    return group
+    return groups
 
 
 def join_by_invitation(
@@ -355,11 +357,22 @@ def join_by_invitation(
     name: str = "",
     consents: dict[str, bool] | None = None,
     identities: dict[str, str] | None = None,
-    referrer_member: Member | None = None,
+    referrer_token: str | None = None,
 ) -> JoinResult:
-    """A customer scans a QR code at the till or on a poster and joins the right group."""
+    """A customer scans a QR code at the till or on a poster and joins the right group.
+
+    ``referrer_token`` is the member token of a member who shared the code (member referral).
+    """
     invitation = resolve_invitation(code)
-    group = _group_for_invitation(invitation)
+    referrer = _referrer(referrer_token, invitation) if referrer_token else None
+    groups = _groups_for_invitation(invitation)
+    is_staff_code = invitation.kind == InvitationKind.STAFF
+    if referrer is not None:
+        channel = JoinChannel.MEMBER_REFERRAL
+    elif is_staff_code:
+        channel = JoinChannel.STAFF_INVITE
+    else:
+        channel = JoinChannel.STORE_QR
     with transaction.atomic():
         registered = find_or_register_member(
             store=invitation.store,
@@ -368,28 +381,36 @@ def join_by_invitation(
             consents=consents,
             identities=identities,
         )
-        is_staff_code = invitation.kind == InvitationKind.STAFF
-        if referrer_member is not None:
-            channel = JoinChannel.MEMBER_REFERRAL
-        elif is_staff_code:
-            channel = JoinChannel.STAFF_INVITE
-        else:
-            channel = JoinChannel.STORE_QR
-        membership, reward = join_group(
-            group=group,
-            member=registered.member,
-            channel=channel,
-            invited_by_staff=invitation.staff,
-            invited_by_member=referrer_member,
-            invitation=invitation,
-            reward_staff=invitation.staff if is_staff_code else None,
-        )
+        for index, group in enumerate(groups):
+            try:
+                membership, reward = join_group(
+                    group=group,
+                    member=registered.member,
+                    channel=channel,
+                    invited_by_staff=invitation.staff,
+                    invited_by_member=referrer,
+                    invitation=invitation,
+                    reward_staff=invitation.staff if is_staff_code else None,
+                )
+                break
+            except RuleViolation as exc:
+                # A store code moves on when its group filled up meanwhile; a group code names
+                # the sibling with room in its error instead.
+                if exc.code != "group_full" or index == len(groups) - 1:
+                    raise
     return JoinResult(
         membership=membership,
         member=registered.member,
         member_created=registered.created,
         reward=reward,
     )
+
+
+def _referrer(token: str, invitation: Invitation) -> Member:
+    member = Member.objects.filter(pk=codes.unsign_member(token)).first()
+    if member is None or member.chain_id != invitation.store.chain_id:
+        raise InvalidInput("推荐人凭证无效", code="invalid_referrer")
+    return member
 
 
 def add_member_by_staff(

@@ -169,6 +169,9 @@ class JoinIn(Schema):
     name: str = Field("", max_length=50)
     consent_marketing: bool = False
     wechat_openid: str | None = Field(None, max_length=128)
+    referrer_token: str | None = Field(
+        None, max_length=200, description="分享者的会员凭证(会员推荐入群)"
+    )
 
 
 class JoinOut(Schema):
@@ -398,6 +401,7 @@ def join(request: HttpRequest, payload: JoinIn) -> Status[JoinOut]:
         name=payload.name,
         consents={"marketing": payload.consent_marketing} if payload.consent_marketing else None,
         identities=identities,
+        referrer_token=payload.referrer_token,
     )
     group = result.membership.group
     return Status(

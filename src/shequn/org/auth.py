@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.http import HttpRequest
@@ -11,6 +12,8 @@ from shequn.core import timeutil
 
 from .actions import hash_token
 from .models import ApiToken
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class TokenAuth(HttpBearer):
@@ -25,7 +28,10 @@ class TokenAuth(HttpBearer):
             return None
         if not api_token.user.is_active:
             return None
-        ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=timeutil.now())
+        now = timeutil.now()
+        # Record use at most once a minute: a write per GET would serialize readers on SQLite.
+        if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_RESOLUTION:
+            ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=now)
         request.user = api_token.user
         return api_token.user
 
