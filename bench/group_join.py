@@ -183,6 +183,7 @@ CLAIM = (
     "UPDATE bench_ref_group SET member_count = member_count + 1"
     " WHERE id = %s AND member_count < capacity"
 )
+SEED = "INSERT INTO bench_ref_group (id, capacity) VALUES (%s, %s)"
 # Foreign keys deferred to the commit, as Django declares them.
 DDL = {
     "sqlite": [
@@ -226,10 +227,7 @@ def run_reference(db: str) -> Run:
     for statement in DDL[db]:
         conn.execute(statement)
     for group_id in range(1, GROUPS + 1):
-        conn.execute(
-            "INSERT INTO bench_ref_group (id, capacity) VALUES (" + param + ", " + param + ")",
-            (group_id, CAPACITY),
-        )
+        conn.execute(SEED.replace("%s", param), (group_id, CAPACITY))
     conn.close()
 
     def attempt(handle: Any, n: int) -> str:

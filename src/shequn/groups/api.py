@@ -1,14 +1,18 @@
 """Groups, invitations, rewards and the public join endpoints."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
+from shequn.core.errors import NotFound
 from shequn.members.queries import phone_for
 from shequn.org.api import staff_of
+from shequn.org.models import Staff
 from shequn.org.scoping import access_node
 
 from . import actions
@@ -21,6 +25,7 @@ from .models import (
     Invitation,
     InvitationKind,
     MembershipRole,
+    RecruitmentReward,
 )
 from .qr import qr_png
 from .queries import (
@@ -188,9 +193,21 @@ class LeaveIn(Schema):
     group_id: int
 
 
-def join_url(request: HttpRequest, invitation: Invitation) -> str:
-    from django.urls import reverse
+M = TypeVar("M", CustomerGroup, Invitation, RecruitmentReward)
 
+
+def narrow(
+    staff: Staff, qs: QuerySet[M], *, store_id: int | None = None, group_id: int | None = None
+) -> QuerySet[M]:
+    """Apply the list filters; a foreign store or group in a filter is a 404, not an empty list."""
+    if store_id is not None:
+        qs = qs.filter(store__path__startswith=access_node(staff, store_id).path)
+    if group_id is not None:
+        qs = qs.filter(Q(group=access_group(staff, group_id)))
+    return qs
+
+
+def join_url(request: HttpRequest, invitation: Invitation) -> str:
     return request.build_absolute_uri(
         reverse("console:join", args=[actions.invitation_code(invitation)])
     )
@@ -206,9 +223,7 @@ def list_groups(
     status: GroupStatus | None = None,
 ) -> object:
     staff = staff_of(request)
-    qs = visible_groups(staff)
-    if store_id is not None:
-        qs = qs.filter(store__path__startswith=access_node(staff, store_id).path)
+    qs = narrow(staff, visible_groups(staff), store_id=store_id)
     if theme is not None:
         qs = qs.filter(theme=theme)
     if status is not None:
@@ -271,13 +286,13 @@ def add_group_member(
     return Status(201, result.membership)
 
 
-def _membership_in_group(request: HttpRequest, group_id: int, membership_id: int) -> Any:
+def _membership_in_group(
+    request: HttpRequest, group_id: int, membership_id: int
+) -> tuple[Staff, GroupMembership]:
     staff = staff_of(request)
     group = access_group(staff, group_id)
     membership = access_membership(staff, membership_id)
     if membership.group_id != group.pk:
-        from shequn.core.errors import NotFound
-
         raise NotFound("群成员不存在")
     return staff, membership
 
@@ -305,12 +320,7 @@ def list_invitations(
     request: HttpRequest, store_id: int | None = None, group_id: int | None = None
 ) -> object:
     staff = staff_of(request)
-    qs = visible_invitations(staff)
-    if store_id is not None:
-        qs = qs.filter(store__path__startswith=access_node(staff, store_id).path)
-    if group_id is not None:
-        qs = qs.filter(group=access_group(staff, group_id))
-    return qs
+    return narrow(staff, visible_invitations(staff), store_id=store_id, group_id=group_id)
 
 
 @invitations_router.get("/{invitation_id}", response=InvitationOut, summary="邀请码详情")
@@ -354,12 +364,7 @@ def list_rewards(
     request: HttpRequest, store_id: int | None = None, group_id: int | None = None
 ) -> object:
     staff = staff_of(request)
-    qs = visible_rewards(staff)
-    if store_id is not None:
-        qs = qs.filter(store__path__startswith=access_node(staff, store_id).path)
-    if group_id is not None:
-        qs = qs.filter(group=access_group(staff, group_id))
-    return qs
+    return narrow(staff, visible_rewards(staff), store_id=store_id, group_id=group_id)
 
 
 # --- public: joining and leaving -----------------------------------------------------------
