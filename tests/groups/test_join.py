@@ -14,6 +14,7 @@ from shequn.groups.models import (
     JoinChannel,
     RecruitmentReward,
 )
+from shequn.groups.queries import access_invitation
 from shequn.groups.rewards import recruitment_reward_fen
 from shequn.members.models import Member
 from tests.conftest import Chain, make_group, phone, staff_code
@@ -57,6 +58,7 @@ def test_reward_switches_to_one_yuan_after_100_members(chain: Chain) -> None:
     assert amounts[99] == (100, 50)
     assert amounts[100] == (101, 100)
     assert sum(a for _, a in amounts) == 100 * 50 + 2 * 100
+    assert access_invitation(chain.cashier_a, code.pk).uses == 102  # derived from the joins
 
 
 def test_store_code_earns_nobody_a_reward(chain: Chain) -> None:

@@ -298,8 +298,6 @@ def join_group(
                     member_ordinal=ordinal,
                     amount_fen=recruitment_reward_fen(ordinal),
                 )
-            if invitation is not None:
-                Invitation.objects.filter(pk=invitation.pk).update(uses=F("uses") + 1)
             record_audit(
                 actor,
                 "groups.member_joined",

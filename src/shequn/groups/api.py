@@ -134,6 +134,11 @@ class InvitationOut(Schema):
     uses: int
 
     @staticmethod
+    def resolve_uses(obj: Invitation) -> int:
+        annotated = getattr(obj, "uses", None)
+        return annotated if annotated is not None else obj.joins.count()
+
+    @staticmethod
     def resolve_code(obj: Invitation) -> str:
         return actions.invitation_code(obj)
 

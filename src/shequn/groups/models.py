@@ -121,7 +121,7 @@ class GroupMembership(models.Model):
         verbose_name="推荐会员",
     )
     invitation = models.ForeignKey(
-        "Invitation", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "Invitation", null=True, blank=True, on_delete=models.PROTECT, related_name="joins"
     )
     joined_at = models.DateTimeField("入群时间", auto_now_add=True)
     left_at = models.DateTimeField("退群时间", null=True, blank=True)
@@ -178,7 +178,6 @@ class Invitation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField("过期时间")
     revoked_at = models.DateTimeField("作废时间", null=True, blank=True)
-    uses = models.PositiveIntegerField("使用次数", default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]

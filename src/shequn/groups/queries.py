@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import F, QuerySet
+from django.db.models import Count, F, QuerySet
 
 from shequn.org.models import Staff
 from shequn.org.roles import Perm, Role, has_perm
@@ -47,7 +47,9 @@ def access_membership(staff: Staff, membership_id: object) -> GroupMembership:
 def visible_invitations(staff: Staff) -> QuerySet[Invitation]:
     """Cashiers see only their own codes; others see every code in their scope."""
     qs = scoped(
-        Invitation.objects.select_related("store", "group", "staff"),
+        Invitation.objects.select_related("store", "group", "staff__staff").annotate(
+            uses=Count("joins")  # derived, so a join never locks the invitation row
+        ),
         staff,
         Perm.CREATE_INVITATIONS,
     )
