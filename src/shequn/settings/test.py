@@ -4,6 +4,7 @@ SQLite tests use a file, not :memory:, because the concurrency tests open one co
 thread and must all see the same database.
 """
 
+import hashlib
 import os
 import tempfile
 
@@ -19,11 +20,10 @@ from .base import (
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # One file per checkout, so two checkouts testing at once never share a database.
+    checkout = hashlib.sha1(os.getcwd().encode()).hexdigest()[:8]  # noqa: S324 - a name, not a secret
     DATABASES["default"]["TEST"] = {
-        "NAME": os.path.join(
-            tempfile.gettempdir(),
-            f"shequn-test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.sqlite3",
-        )
+        "NAME": os.path.join(tempfile.gettempdir(), f"shequn-test-{checkout}.sqlite3")
     }
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
