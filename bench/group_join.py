@@ -1,21 +1,17 @@
 """Group-join throughput: the real actions layer against a bare-SQL reference of the same shape.
 
-`join_by_invitation` is the hot path (a till full of customers scanning one code). W threads make
-A join attempts with distinct phones, round-robin over G groups of 500 seats, through the real
-actions; then the same W threads make the same A joins with the raw DB-API driver in the same
-transaction shape (INSERT the membership, guarded counter UPDATE, COMMIT), one connection per
-thread. The machine is shared and noisy, so the number that matters is the ratio of the two,
-taken in the same process and run. Afterwards no group may hold more than its capacity or
-disagree with its active memberships ("overfilled" must be 0).
-
-Each database runs in its own subprocess against its own throwaway database: the SQLite file
-var/bench/group_join.sqlite3 and, if a server answers on 127.0.0.1:5432, PostgreSQL
-``shequn_bench``. Never the dev or test database.
+W threads make A join attempts (distinct phones, round-robin over G groups of 500 seats) through
+`join_by_invitation`, the till's hot path; then the same threads make the same joins with the raw
+DB-API driver in the same transaction shape: INSERT the membership, guarded counter UPDATE,
+COMMIT, one connection per thread. The machine is shared and noisy, so what matters is the ratio,
+taken in the same process and run. No group may end over capacity or disagree with its active
+memberships ("overfilled" must be 0). Each database runs in its own subprocess on a throwaway
+database: var/bench/group_join.sqlite3 and, if 127.0.0.1:5432 answers, PostgreSQL shequn_bench.
 """
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import json
 import os
 import socket
@@ -60,69 +56,61 @@ class Run:
     def joins_per_s(self) -> float:
         return self.outcomes["joined"] / self.wall_s
 
-    @property
-    def p99_ms(self) -> float:
+    def percentile_ms(self, q: int) -> float:
         ordered = sorted(self.latencies_s)
-        return 1000 * ordered[max(0, -(-99 * len(ordered) // 100) - 1)]  # nearest rank
+        return 1000 * ordered[max(0, -(-q * len(ordered) // 100) - 1)]  # nearest rank
+
+    def summary(self) -> str:
+        p50, p99 = self.percentile_ms(50), self.percentile_ms(99)
+        return f"{self.wall_s:.2f} s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, {dict(self.outcomes)}"
 
 
 def run_threads(
-    attempt: Callable[[Any, int], str],
-    open_handle: Callable[[], Any],
-    close_handle: Callable[[Any], None],
+    attempt: Callable[[Any, int], str], connect: Callable[[], Any], close: Callable[[Any], None]
 ) -> Run:
-    """W threads pull attempt numbers from one shared counter; each thread has one handle."""
+    """W threads pull attempt numbers from one shared counter; each thread has one connection."""
     lock = threading.Lock()
     numbers = iter(range(ATTEMPTS))
 
-    def worker() -> tuple[list[float], Counter[str]]:
-        latencies: list[float] = []
-        outcomes: Counter[str] = Counter()
-        handle = open_handle()
+    def worker() -> Run:
+        mine = Run(0.0, [], Counter())
+        handle = connect()
         try:
             while True:
                 with lock:
                     n = next(numbers, None)
                 if n is None:
-                    return latencies, outcomes
+                    return mine
                 started = time.perf_counter()
                 try:
                     outcome = attempt(handle, n)
-                except Exception as exc:  # counted, not fatal: the leg fails on the outcome check
+                except Exception as exc:  # counted; the leg fails if not every attempt joined
                     outcome = type(exc).__name__
-                latencies.append(time.perf_counter() - started)
-                outcomes[outcome] += 1
+                mine.latencies_s.append(time.perf_counter() - started)
+                mine.outcomes[outcome] += 1
         finally:
-            close_handle(handle)
+            close(handle)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        results = [future.result() for future in [pool.submit(worker) for _ in range(WORKERS)]]
-    run = Run(time.perf_counter() - started, [], Counter())
-    for latencies, outcomes in results:
-        run.latencies_s.extend(latencies)
-        run.outcomes.update(outcomes)
-    return run
+        parts = [future.result() for future in [pool.submit(worker) for _ in range(WORKERS)]]
+    wall_s = time.perf_counter() - started
+    latencies = [latency for part in parts for latency in part.latencies_s]
+    return Run(wall_s, latencies, sum((part.outcomes for part in parts), Counter()))
 
 
-# --- actions side ----------------------------------------------------------------------------
+# --- actions side ------------------------------------------------------------------------------
 def build_groups() -> list[str]:
-    """A chain with one store, G groups and a cashier staff code per group, via the actions."""
+    """HQ, a region, a store, its manager and cashier, G groups and a staff code per group."""
     from shequn.groups import actions
     from shequn.groups.models import GroupTheme, InvitationKind
     from shequn.org import actions as org
     from shequn.org.models import NodeKind, OrgNode, Staff
     from shequn.org.roles import Role
 
-    def staff(acting: Staff | None, node: OrgNode, role: str, username: str) -> Staff:
-        return org.create_staff(
-            acting=acting,
-            node=node,
-            role=role,
-            username=username,
-            password=PASSWORD,
-            display_name=username,
-        )
+    def staff(acting: Staff | None, node: OrgNode, role: str, name: str) -> Staff:
+        account = {"username": name, "password": PASSWORD, "display_name": name}
+        return org.create_staff(acting=acting, node=node, role=role, **account)
 
     hq = org.create_chain(name="基准连锁", code="bench-hq")
     admin = staff(None, hq, Role.HQ_ADMIN, "bench_admin")
@@ -139,14 +127,12 @@ def build_groups() -> list[str]:
         group = actions.create_group(
             acting=manager,
             store=store,
-            name=f"基准群{i + 1}",
+            name=f"基准群{i}",
             theme=GroupTheme.MOTHERS,
             capacity=CAPACITY,
         )
-        invitation = actions.create_invitation(
-            acting=cashier, kind=InvitationKind.STAFF, group=group
-        )
-        codes.append(actions.invitation_code(invitation))
+        invite = actions.create_invitation(acting=cashier, kind=InvitationKind.STAFF, group=group)
+        codes.append(actions.invitation_code(invite))
     return codes
 
 
@@ -172,45 +158,37 @@ def count_overfilled() -> int:
     overfilled = 0
     for group in CustomerGroup.objects.all():
         active = GroupMembership.objects.filter(group=group, left_at__isnull=True).count()
-        if group.member_count > group.capacity or group.member_count != active:
-            overfilled += 1
+        overfilled += group.member_count > group.capacity or group.member_count != active
     return overfilled
 
 
-# --- reference side: the same transaction in bare SQL ------------------------------------------
+# --- reference side: the same transaction in bare SQL --------------------------------------------
+SEED = "INSERT INTO bench_ref_group (id, capacity) VALUES (%s, %s)"
 INSERT = "INSERT INTO bench_ref_membership (group_id, member_phone) VALUES (%s, %s)"
-CLAIM = (
+CLAIM = (  # the guarded counter UPDATE, as in shequn.groups.actions.join_group
     "UPDATE bench_ref_group SET member_count = member_count + 1"
     " WHERE id = %s AND member_count < capacity"
 )
-SEED = "INSERT INTO bench_ref_group (id, capacity) VALUES (%s, %s)"
-# Foreign keys deferred to the commit, as Django declares them.
-DDL = {
-    "sqlite": [
-        "CREATE TABLE bench_ref_group (id INTEGER PRIMARY KEY,"
-        " member_count INTEGER NOT NULL DEFAULT 0, capacity INTEGER NOT NULL)",
-        "CREATE TABLE bench_ref_membership (id INTEGER PRIMARY KEY AUTOINCREMENT,"
-        " group_id INTEGER NOT NULL REFERENCES bench_ref_group (id) DEFERRABLE INITIALLY DEFERRED,"
-        " member_phone VARCHAR(20) NOT NULL, UNIQUE (group_id, member_phone))",
-    ],
-    "postgresql": [
-        "CREATE TABLE bench_ref_group (id bigint PRIMARY KEY,"
-        " member_count integer NOT NULL DEFAULT 0, capacity integer NOT NULL)",
-        "CREATE TABLE bench_ref_membership (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
-        " group_id bigint NOT NULL REFERENCES bench_ref_group (id) DEFERRABLE INITIALLY DEFERRED,"
-        " member_phone varchar(20) NOT NULL, UNIQUE (group_id, member_phone))",
-    ],
+DDL = [  # the foreign key is checked at commit, as Django declares them
+    "CREATE TABLE bench_ref_group (id integer PRIMARY KEY,"
+    " member_count integer NOT NULL DEFAULT 0, capacity integer NOT NULL)",
+    "CREATE TABLE bench_ref_membership (id {auto}, group_id integer NOT NULL"
+    " REFERENCES bench_ref_group (id) DEFERRABLE INITIALLY DEFERRED,"
+    " member_phone varchar(20) NOT NULL, UNIQUE (group_id, member_phone))",
+]
+AUTO_PK = {  # Django's BigAutoField on each database
+    "sqlite": "integer PRIMARY KEY AUTOINCREMENT",
+    "postgresql": "bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
 }
 
 
 def connect_raw(db: str) -> Any:
     if db == "sqlite":
-        conn = sqlite3.connect(
-            SQLITE_PATH, isolation_level=None, timeout=30, check_same_thread=False
-        )
-        # The pragmas Django's SQLite settings give every connection (shequn.settings.base).
-        for pragma in ("busy_timeout = 30000", "synchronous = NORMAL", "foreign_keys = ON"):
+        conn = sqlite3.connect(SQLITE_PATH, isolation_level=None, check_same_thread=False)
+        # WAL plus the pragmas Django's SQLite settings give every connection (settings/base.py).
+        for pragma in ("busy_timeout = 30000", "journal_mode = WAL", "synchronous = NORMAL"):
             conn.execute(f"PRAGMA {pragma}")
+        conn.execute("PRAGMA foreign_keys = ON")
         return conn
     import psycopg
 
@@ -219,35 +197,35 @@ def connect_raw(db: str) -> Any:
 
 def run_reference(db: str) -> Run:
     begin = "BEGIN IMMEDIATE" if db == "sqlite" else "BEGIN"
-    param = "?" if db == "sqlite" else "%s"
-    insert, claim = INSERT.replace("%s", param), CLAIM.replace("%s", param)
+    seed, insert, claim = (
+        sql.replace("%s", "?" if db == "sqlite" else "%s") for sql in (SEED, INSERT, CLAIM)
+    )
     conn = connect_raw(db)
-    if db == "sqlite":
-        conn.execute("PRAGMA journal_mode = WAL")
-    for statement in DDL[db]:
-        conn.execute(statement)
+    for statement in DDL:
+        conn.execute(statement.format(auto=AUTO_PK[db]))
     for group_id in range(1, GROUPS + 1):
-        conn.execute(SEED.replace("%s", param), (group_id, CAPACITY))
+        conn.execute(seed, (group_id, CAPACITY))
     conn.close()
 
-    def attempt(handle: Any, n: int) -> str:
+    def attempt(conn: Any, n: int) -> str:
         group_id = n % GROUPS + 1
-        handle.execute(begin)
+        conn.execute(begin)
         try:
-            handle.execute(insert, (group_id, phone(n)))
-            if handle.execute(claim, (group_id,)).rowcount == 0:
-                handle.execute("ROLLBACK")
+            conn.execute(insert, (group_id, phone(n)))
+            if conn.execute(claim, (group_id,)).rowcount == 0:
+                conn.execute("ROLLBACK")
                 return "group_full"
-            handle.execute("COMMIT")
+            conn.execute("COMMIT")
         except Exception:
-            handle.execute("ROLLBACK")
+            with contextlib.suppress(Exception):  # the error that matters is the first one
+                conn.execute("ROLLBACK")
             raise
         return "joined"
 
-    return run_threads(attempt, lambda: connect_raw(db), lambda handle: handle.close())
+    return run_threads(attempt, lambda: connect_raw(db), lambda conn: conn.close())
 
 
-# --- one database leg, in its own process ------------------------------------------------------
+# --- one database leg per process ----------------------------------------------------------------
 def run_leg(db: str) -> int:
     import django
     from django.core.management import call_command
@@ -258,13 +236,13 @@ def run_leg(db: str) -> int:
     call_command("migrate", verbosity=0)
     codes = build_groups()
     connections.close_all()
-    log(f"[{db}] {WORKERS} threads x {ATTEMPTS} joins into {GROUPS} groups: actions...")
+    log(f"[{db}] {WORKERS} threads, {ATTEMPTS} joins into {GROUPS} groups of {CAPACITY}")
     actions = run_actions(codes)
     overfilled = count_overfilled()
     connections.close_all()
-    log(f"[{db}] actions: {actions.wall_s:.2f} s {dict(actions.outcomes)}; reference...")
+    log(f"[{db}] actions:   {actions.summary()}")
     reference = run_reference(db)
-    log(f"[{db}] reference: {reference.wall_s:.2f} s {dict(reference.outcomes)}")
+    log(f"[{db}] reference: {reference.summary()}")
     result = {
         "bench": "group_join",
         "db": db,
@@ -274,45 +252,33 @@ def run_leg(db: str) -> int:
         "reference_joins_per_s": round(reference.joins_per_s, 1),
         "ratio": round(actions.joins_per_s / reference.joins_per_s, 3),
         "overfilled": overfilled,
-        "p99_ms": round(actions.p99_ms, 2),
-        "reference_p99_ms": round(reference.p99_ms, 2),
+        "p99_ms": round(actions.percentile_ms(99), 2),
+        "reference_p99_ms": round(reference.percentile_ms(99), 2),
     }
     print(json.dumps(result), flush=True)
-    everyone_in = actions.outcomes["joined"] == reference.outcomes["joined"] == ATTEMPTS
-    if overfilled or not everyone_in:
-        log(f"[{db}] FAILED: overfilled={overfilled}, not every attempt joined")
+    if overfilled or not actions.outcomes["joined"] == reference.outcomes["joined"] == ATTEMPTS:
+        log(f"[{db}] FAILED: overfilled={overfilled}, or not every attempt joined")
         return 1
     return 0
 
 
 def spawn_leg(db: str, url: str) -> int:
     env = dict(os.environ, DATABASE_URL=url, DJANGO_SETTINGS_MODULE="shequn.settings.dev")
-    env["DEBUG"] = "0"  # dev settings default to DEBUG, which logs every query: not the hot path
+    env["DEBUG"] = "0"  # the dev settings default to DEBUG, which keeps a log of every query
     command = [sys.executable, str(Path(__file__).resolve()), "--leg", db]
     return subprocess.run(command, env=env, cwd=ROOT, check=False).returncode  # noqa: S603
 
 
-def postgres_answers() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
-    except OSError:
-        return False
-    return True
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--leg", choices=["sqlite", "postgresql"])
-    args = parser.parse_args()
-    if args.leg:
-        return run_leg(args.leg)
-
+    if sys.argv[1:2] == ["--leg"]:
+        return run_leg(sys.argv[2])
     SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
         SQLITE_PATH.with_name(SQLITE_PATH.name + suffix).unlink(missing_ok=True)
     status = spawn_leg("sqlite", f"sqlite:///{SQLITE_PATH}")
-
-    if not postgres_answers():
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
+    except OSError:
         log("group_join: nothing answers on 127.0.0.1:5432, skipping the PostgreSQL leg")
         return status
     import psycopg
