@@ -217,7 +217,9 @@ def resolve_invitation(code: str) -> Invitation:
     """The live invitation behind a code; tampered, unknown, revoked and expired codes refused."""
     token = codes.unsign_invitation(code)
     invitation = (
-        Invitation.objects.select_related("store", "group", "staff").filter(token=token).first()
+        Invitation.objects.select_related("store", "group__store", "staff")
+        .filter(token=token)
+        .first()
     )
     if invitation is None:
         raise InvalidInput("邀请码无效", code="invalid_invitation")
