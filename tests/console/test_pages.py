@@ -34,6 +34,9 @@ def test_store_manager_sees_only_own_store(world: World) -> None:
     page(client, f"/groups/{world.group_b.pk}/", 404)
     page(client, f"/invitations/{world.invitation_b.pk}/", 404)
     page(client, f"/invitations/{world.invitation_b.pk}/qr.png", 404)
+    assert client.post(f"/invitations/{world.invitation_b.pk}/revoke/").status_code == 404
+    world.invitation_b.refresh_from_db()
+    assert world.invitation_b.revoked_at is None
 
 
 def test_hq_sees_every_store(world: World) -> None:
@@ -95,3 +98,39 @@ def test_public_join_page(world: World) -> None:
     assert bad.status_code == 422
     assert "手机号格式不正确" in bad.content.decode()
     assert page(client, f"/j/{code[:-1]}x/", 422).count("邀请码") >= 1
+
+
+# Pages that are not scoped data: login/logout, and the public join page (the signed code decides).
+UNSCOPED_PAGES = {"login", "logout", "join"}
+
+
+def test_every_console_page_is_scoped(world: World) -> None:
+    """Enumerates the console's URL patterns: with store B's ids every page is a 404 for store A's
+    manager, and no page without ids shows anything of B. A new page with an id parameter this
+    test does not know fails it."""
+    from django.urls import URLPattern, reverse
+
+    from shequn.console.urls import urlpatterns
+    from tests.world import B_MARKERS
+
+    b_ids = {"group_id": world.group_b.pk, "invitation_id": world.invitation_b.pk}
+    client = client_for(world.chain.manager_a)
+    checked = 0
+    for pattern in urlpatterns:
+        assert isinstance(pattern, URLPattern)
+        if pattern.name in UNSCOPED_PAGES:
+            continue
+        params = list(pattern.pattern.converters)
+        unknown = [p for p in params if p not in b_ids]
+        assert not unknown, f"console page {pattern.name}: add a store-B id for {unknown}"
+        url = reverse(f"console:{pattern.name}", kwargs={p: b_ids[p] for p in params})
+        response = client.get(url)
+        if params:
+            assert response.status_code in (404, 405), url
+        else:
+            assert response.status_code == 200, url
+            html = response.content.decode()
+            for marker in B_MARKERS:
+                assert marker not in html, f"{url} leaked {marker}"
+        checked += 1
+    assert checked >= 10
