@@ -71,6 +71,19 @@ def test_bad_input_is_one_line_and_non_zero(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "密码" in result.stderr
+    ok = run(
+        "bootstrap",
+        "--name",
+        "x",
+        "--code",
+        "c1",
+        "--admin",
+        "boss",
+        "--password",
+        "Boss-pass-2026",
+        tmp_path=tmp_path,
+    )
+    assert ok.returncode == 0, ok.stderr  # the refused attempt above left nothing behind
 
 
 def test_seed_demo_then_token(tmp_path: Path) -> None:

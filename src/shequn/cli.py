@@ -163,9 +163,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_bootstrap(args: argparse.Namespace) -> int:
+    from django.db import transaction
+
     from shequn.core.errors import DomainError
     from shequn.org import actions
-    from shequn.org.models import NodeKind, OrgNode
+    from shequn.org.models import OrgNode
     from shequn.org.roles import Role
 
     if OrgNode.objects.filter(code=args.code).exists():
@@ -176,17 +178,17 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
             return _fail("请用 --password 或 SHEQUN_ADMIN_PASSWORD 提供管理员密码")
         password = getpass.getpass("管理员密码: ")
     try:
-        chain = actions.create_chain(name=args.name, code=args.code)
-        actions.create_staff(
-            acting=None,
-            node=chain,
-            role=Role.HQ_ADMIN,
-            username=args.admin,
-            password=password,
-            display_name=args.admin_name,
-        )
+        with transaction.atomic():  # both or neither
+            chain = actions.create_chain(name=args.name, code=args.code)
+            actions.create_staff(
+                acting=None,
+                node=chain,
+                role=Role.HQ_ADMIN,
+                username=args.admin,
+                password=password,
+                display_name=args.admin_name,
+            )
     except DomainError as exc:
-        OrgNode.objects.filter(code=args.code, kind=NodeKind.HQ, children__isnull=True).delete()
         return _fail(exc.message)
     print(f"已创建连锁「{chain.name}」和总部管理员 {args.admin}。")
     return 0

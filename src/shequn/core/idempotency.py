@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from . import timeutil
+from .middleware import client_ip
 from .models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -41,7 +42,9 @@ def request_principal(request: HttpRequest) -> str:
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return f"user:{user.pk}"
-    return "anonymous"
+    # Anonymous callers (the public join page) are told apart by address, so one client's key
+    # can never replay another client's stored response.
+    return f"anonymous:{client_ip(request) or '-'}"
 
 
 def request_fingerprint(request: HttpRequest, body: bytes) -> str:
