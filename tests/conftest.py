@@ -11,6 +11,7 @@ import pytest
 from django.db import connections
 from django.test import Client
 
+from shequn.catalog.models import Sku, Supplier
 from shequn.core.dbguards import install_append_only_guards, remove_append_only_guards
 from shequn.groups import actions as group_actions
 from shequn.groups.models import CustomerGroup, GroupTheme, Invitation, InvitationKind
@@ -144,3 +145,29 @@ def world(db: None) -> World:
     from tests.world import build_world
 
     return build_world()
+
+
+def make_sku(
+    chain: Chain,
+    *,
+    code: str = "MOXA-1",
+    price_fen: int = 3990,
+    stock: dict[OrgNode, int] | None = None,
+) -> Sku:
+    """A product with one SKU, stocked at the given stores (store A with 100 by default)."""
+    from shequn.catalog import actions as catalog_actions
+
+    supplier = Supplier.objects.filter(chain=chain.hq).first() or catalog_actions.create_supplier(
+        acting=chain.admin, name="艾草供应商"
+    )
+    product = catalog_actions.create_product(
+        acting=chain.admin, supplier=supplier, name="艾草贴", pyramid_role="traffic"
+    )
+    sku = catalog_actions.add_sku(
+        acting=chain.admin, product=product, code=code, price_fen=price_fen, spec="10贴/盒"
+    )
+    for store, quantity in (stock if stock is not None else {chain.store_a: 100}).items():
+        catalog_actions.adjust_stock(
+            acting=chain.admin, store=store, sku=sku, delta=quantity, reason="receipt"
+        )
+    return sku

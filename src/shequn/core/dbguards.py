@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-APPEND_ONLY_TABLES = ("core_auditevent",)
+# Every append-only table of the project (the test suite lifts them all around a flush).
+APPEND_ONLY_TABLES = ("core_auditevent", "catalog_stockmovement")
 
 
 def _sqlite_up(table: str) -> list[str]:
@@ -48,7 +49,7 @@ def _postgres_down(table: str) -> list[str]:
     ]
 
 
-def _statements(vendor: str, install: bool) -> list[str]:
+def _statements(vendor: str, install: bool, tables: tuple[str, ...]) -> list[str]:
     builders = {
         ("sqlite", True): _sqlite_up,
         ("sqlite", False): _sqlite_down,
@@ -58,16 +59,21 @@ def _statements(vendor: str, install: bool) -> list[str]:
     builder = builders.get((vendor, install))
     if builder is None:
         return []
-    return [sql for table in APPEND_ONLY_TABLES for sql in builder(table)]
+    return [sql for table in tables for sql in builder(table)]
 
 
-def install_append_only_guards(connection: BaseDatabaseWrapper) -> None:
+def install_append_only_guards(
+    connection: BaseDatabaseWrapper, tables: tuple[str, ...] = APPEND_ONLY_TABLES
+) -> None:
+    """Each app's migration installs the guard for its own table; tests pass them all."""
     with connection.cursor() as cursor:
-        for sql in _statements(connection.vendor, install=True):
+        for sql in _statements(connection.vendor, True, tables):
             cursor.execute(sql)
 
 
-def remove_append_only_guards(connection: BaseDatabaseWrapper) -> None:
+def remove_append_only_guards(
+    connection: BaseDatabaseWrapper, tables: tuple[str, ...] = APPEND_ONLY_TABLES
+) -> None:
     with connection.cursor() as cursor:
-        for sql in _statements(connection.vendor, install=False):
+        for sql in _statements(connection.vendor, False, tables):
             cursor.execute(sql)

@@ -28,6 +28,10 @@ class Perm(StrEnum):
     CREATE_INVITATIONS = "create_invitations"
     VIEW_REWARDS = "view_rewards"  # everybody's rewards in scope (own rewards are always visible)
     VIEW_AUDIT = "view_audit"
+    MANAGE_CATALOG = "manage_catalog"  # suppliers, products, SKUs, prices (HQ)
+    MANAGE_STOCK = "manage_stock"  # adjust and transfer stock in the own subtree
+    VIEW_ORDERS = "view_orders"
+    MANAGE_ORDERS = "manage_orders"  # cancel, refund, fulfil
 
 
 _ALL = frozenset(Perm)
@@ -35,6 +39,10 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
     Role.HQ_ADMIN: _ALL,
     Role.HQ_OPERATOR: frozenset(
         {
+            Perm.MANAGE_CATALOG,
+            Perm.MANAGE_STOCK,
+            Perm.VIEW_ORDERS,
+            Perm.MANAGE_ORDERS,
             Perm.VIEW_GROUPS,
             Perm.MANAGE_GROUPS,
             Perm.VIEW_MEMBERS,
@@ -45,6 +53,8 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
     ),
     Role.REGION_MANAGER: frozenset(
         {
+            Perm.MANAGE_STOCK,
+            Perm.VIEW_ORDERS,
             Perm.MANAGE_STAFF,
             Perm.VIEW_GROUPS,
             Perm.MANAGE_GROUPS,
@@ -56,6 +66,9 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
     ),
     Role.STORE_MANAGER: frozenset(
         {
+            Perm.MANAGE_STOCK,
+            Perm.VIEW_ORDERS,
+            Perm.MANAGE_ORDERS,
             Perm.MANAGE_STAFF,
             Perm.VIEW_GROUPS,
             Perm.MANAGE_GROUPS,
@@ -69,6 +82,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
     ),
     Role.GROUP_OPERATOR: frozenset(
         {
+            Perm.VIEW_ORDERS,
             Perm.VIEW_GROUPS,
             Perm.MANAGE_GROUPS,
             Perm.VIEW_MEMBERS,
@@ -76,7 +90,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
             Perm.CREATE_INVITATIONS,
         }
     ),
-    Role.CASHIER: frozenset({Perm.VIEW_GROUPS, Perm.CREATE_INVITATIONS}),
+    Role.CASHIER: frozenset({Perm.VIEW_GROUPS, Perm.CREATE_INVITATIONS, Perm.VIEW_ORDERS}),
     Role.SUPPLIER: frozenset(),
 }
 

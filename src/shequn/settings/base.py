@@ -79,6 +79,8 @@ INSTALLED_APPS = [
     "shequn.org",
     "shequn.members",
     "shequn.groups",
+    "shequn.catalog",
+    "shequn.orders",
     "shequn.console",
 ]
 

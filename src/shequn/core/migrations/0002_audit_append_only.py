@@ -6,11 +6,11 @@ from shequn.core.dbguards import install_append_only_guards, remove_append_only_
 
 
 def install(apps, schema_editor):  # type: ignore[no-untyped-def]
-    install_append_only_guards(schema_editor.connection)
+    install_append_only_guards(schema_editor.connection, ("core_auditevent",))
 
 
 def remove(apps, schema_editor):  # type: ignore[no-untyped-def]
-    remove_append_only_guards(schema_editor.connection)
+    remove_append_only_guards(schema_editor.connection, ("core_auditevent",))
 
 
 class Migration(migrations.Migration):

@@ -1,0 +1,289 @@
+"""Order actions: place, cancel, and the sweep that closes unpaid orders at their deadline.
+
+`place_order` is built for a hot SKU: prices are computed on the server, the order and its lines
+are written first, and the stock UPDATEs come last (in SKU id order, so two orders never wait
+on each other in opposite order), each a guarded ``allocated + n <= quantity``. The row lock on
+a hot stock row is therefore held only from that UPDATE to the commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from shequn.catalog.models import Sku, StockItem
+from shequn.catalog.pricing import unit_price_fen
+from shequn.core import timeutil
+from shequn.core.audit import record_audit
+from shequn.core.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from shequn.groups.models import CustomerGroup
+from shequn.members.models import Member
+from shequn.org.models import NodeKind, OrgNode, Staff
+from shequn.org.roles import Perm
+from shequn.org.scoping import require_perm
+
+from .models import Fulfilment, Order, OrderChannel, OrderLine, OrderStatus
+from .states import transition
+
+PAYMENT_WINDOW = timedelta(minutes=15)
+MAX_LINES = 50
+MAX_QUANTITY = 999
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,64}$")
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    sku_id: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    order: Order
+    created: bool  # False when the idempotency key returned an existing order
+
+
+class OutOfStock(RuleViolation):
+    default_code = "out_of_stock"
+
+
+def _clean_lines(lines: Sequence[LineRequest]) -> dict[int, int]:
+    """{sku_id: quantity}, duplicates merged; refuses anything but whole positive quantities."""
+    if not lines:
+        raise InvalidInput("订单至少包含一件商品", code="empty_order")
+    if len(lines) > MAX_LINES:
+        raise InvalidInput(f"一个订单最多 {MAX_LINES} 种商品", code="too_many_lines")
+    merged: dict[int, int] = {}
+    for line in lines:
+        quantity = line.quantity
+        if isinstance(quantity, bool) or not isinstance(quantity, int):
+            raise InvalidInput("数量须为整数", code="invalid_quantity")
+        if isinstance(line.sku_id, bool) or not isinstance(line.sku_id, int):
+            raise InvalidInput("商品编号无效", code="invalid_sku")
+        if quantity < 1:
+            raise InvalidInput("数量须大于 0", code="invalid_quantity")
+        merged[line.sku_id] = merged.get(line.sku_id, 0) + quantity
+        if merged[line.sku_id] > MAX_QUANTITY:
+            raise InvalidInput(f"单种商品最多购买 {MAX_QUANTITY} 件", code="invalid_quantity")
+    return merged
+
+
+def _fingerprint(**parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _new_number(now: datetime) -> str:
+    return timeutil.to_local(now).strftime("%y%m%d") + f"{secrets.randbelow(10**12):012d}"
+
+
+def _existing(member: Member, key: str, fingerprint: str) -> PlacedOrder | None:
+    order = Order.objects.filter(member=member, idempotency_key=key).first()
+    if order is None:
+        return None
+    if order.request_fingerprint != fingerprint:
+        raise Conflict("该请求编号已用于另一笔订单, 请勿重复使用", code="idempotency_key_reused")
+    return PlacedOrder(order=order, created=False)
+
+
+def place_order(
+    *,
+    member: Member,
+    store: OrgNode,
+    lines: Sequence[LineRequest],
+    idempotency_key: str,
+    channel: str = OrderChannel.ORGANIC,
+    source_group: CustomerGroup | None = None,
+    sharer: Member | None = None,
+    content_ref: str = "",
+    fulfilment: str = Fulfilment.PICKUP,
+    delivery_address: str = "",
+) -> PlacedOrder:
+    """Place an order for ``member`` at ``store``; the same key returns the same order."""
+    if not IDEMPOTENCY_KEY.match(idempotency_key or ""):
+        raise InvalidInput("请求编号须为 1-64 个可见 ASCII 字符", code="invalid_idempotency_key")
+    if store.kind != NodeKind.STORE or store.chain_id != member.chain_id:
+        raise NotFound("门店不存在")
+    if channel not in OrderChannel.values:
+        raise InvalidInput(f"未知的来源渠道: {channel}", code="invalid_channel")
+    if fulfilment not in Fulfilment.values:
+        raise InvalidInput(f"未知的履约方式: {fulfilment}", code="invalid_fulfilment")
+    delivery_address = (delivery_address or "").strip()
+    if fulfilment == Fulfilment.DELIVERY and not delivery_address:
+        raise InvalidInput("到家配送须填写地址", code="missing_address")
+    if len(delivery_address) > 200 or len(content_ref) > 64:
+        raise InvalidInput("地址或素材编号过长")
+    if source_group is not None and source_group.store.chain_id != member.chain_id:
+        raise NotFound("社群不存在")
+    if sharer is not None and (sharer.chain_id != member.chain_id or sharer.pk == member.pk):
+        sharer = None  # no self-attribution; a foreign sharer is ignored, not trusted
+    quantities = _clean_lines(lines)
+    fingerprint = _fingerprint(
+        store=store.pk,
+        lines=sorted(quantities.items()),
+        channel=channel,
+        group=source_group.pk if source_group else None,
+        sharer=sharer.pk if sharer else None,
+        content=content_ref,
+        fulfilment=fulfilment,
+        address=delivery_address,
+    )
+    replay = _existing(member, idempotency_key, fingerprint)
+    if replay is not None:
+        return replay
+
+    skus = {
+        sku.pk: sku
+        for sku in Sku.objects.filter(pk__in=quantities, chain_id=member.chain_id)
+        .select_related("product")
+        .prefetch_related("tiers")
+    }
+    missing = set(quantities) - set(skus)
+    if missing:
+        raise NotFound(f"商品不存在: {sorted(missing)}", code="unknown_sku")
+    for sku in skus.values():
+        if not (sku.is_active and sku.product.is_active):
+            raise RuleViolation(f"「{sku}」已下架", code="not_on_sale")
+    stocked = set(
+        StockItem.objects.filter(store=store, sku_id__in=quantities).values_list(
+            "sku_id", flat=True
+        )
+    )
+    if stocked != set(quantities):
+        names = "、".join(str(skus[s]) for s in sorted(set(quantities) - stocked))
+        raise RuleViolation(f"{store.name}不售: {names}", code="not_sold_here")
+
+    priced = [
+        (skus[sku_id], quantity, unit_price_fen(skus[sku_id], quantity, skus[sku_id].tiers.all()))
+        for sku_id, quantity in sorted(quantities.items())
+    ]
+    subtotal = sum(price * quantity for _, quantity, price in priced)
+    now = timeutil.now()
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                number=_new_number(now),
+                chain_id=member.chain_id,
+                store=store,
+                member=member,
+                fulfilment=fulfilment,
+                delivery_address=delivery_address,
+                subtotal_fen=subtotal,
+                total_fen=subtotal,
+                channel=channel,
+                source_group=source_group,
+                sharer=sharer,
+                content_ref=content_ref,
+                idempotency_key=idempotency_key,
+                request_fingerprint=fingerprint,
+                payment_deadline=now + PAYMENT_WINDOW,
+            )
+            OrderLine.objects.bulk_create(
+                OrderLine(
+                    order=order,
+                    sku=sku,
+                    product_name=sku.product.name,
+                    sku_spec=sku.spec,
+                    quantity=quantity,
+                    unit_price_fen=price,
+                    line_total_fen=price * quantity,
+                )
+                for sku, quantity, price in priced
+            )
+            record_audit(
+                None,
+                "orders.placed",
+                target=order,
+                scope_path=store.path,
+                details={"member": member.pk, "total_fen": subtotal, "channel": channel},
+            )
+            # Hot rows last, in SKU id order: reserve or fail the whole order.
+            for sku, quantity, _ in priced:
+                reserved = StockItem.objects.filter(
+                    store=store, sku=sku, quantity__gte=F("quantity_allocated") + quantity
+                ).update(quantity_allocated=F("quantity_allocated") + quantity)
+                if not reserved:
+                    raise OutOfStock(f"「{sku}」库存不足", details={"sku_id": sku.pk})
+    except IntegrityError:
+        # A concurrent request with the same key won the insert; answer with its order.
+        replay = _existing(member, idempotency_key, fingerprint)
+        if replay is None:
+            raise
+        return replay
+    return PlacedOrder(order=order, created=True)
+
+
+def _release(order: Order, *, reason: str, actor: Staff | None, now: datetime) -> bool:
+    """Close a pending order and give its allocated units back, exactly once."""
+    with transaction.atomic():
+        closed = transition(
+            order.pk,
+            OrderStatus.PENDING_PAYMENT,
+            OrderStatus.CLOSED,
+            closed_at=now,
+            close_reason=reason,
+        )
+        if not closed:
+            return False
+        for line in order.lines.order_by("sku_id"):
+            released = StockItem.objects.filter(
+                store_id=order.store_id, sku_id=line.sku_id, quantity_allocated__gte=line.quantity
+            ).update(quantity_allocated=F("quantity_allocated") - line.quantity)
+            if not released:  # the ledger of allocations is broken: refuse to guess
+                raise RuntimeError(f"allocation missing for order {order.number} sku {line.sku_id}")
+        record_audit(
+            actor.user if actor else None,
+            "orders.closed",
+            target=order,
+            scope_path=order.store.path,
+            details={"reason": reason},
+        )
+    return True
+
+
+def cancel_unpaid_order(
+    *, order: Order, member: Member | None = None, acting: Staff | None = None
+) -> Order:
+    """The member (or store staff) cancels an order that is not paid yet."""
+    if member is not None and order.member_id != member.pk:
+        raise NotFound("订单不存在")
+    if acting is not None:
+        require_perm(acting, Perm.MANAGE_ORDERS)
+    if member is None and acting is None:
+        raise InvalidInput("须指明取消人")
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        raise RuleViolation(
+            f"订单{order.get_status_display()}, 不能取消", code="illegal_transition"
+        )
+    reason = "member_cancelled" if member is not None else "staff_cancelled"
+    if not _release(order, reason=reason, actor=acting, now=timeutil.now()):
+        raise Conflict("订单状态已变化, 请刷新", code="order_changed")
+    order.refresh_from_db()
+    return order
+
+
+def sweep_expired_orders(*, now: datetime | None = None, batch: int = 500) -> int:
+    """Close every pending order whose payment deadline has passed; returns how many it closed.
+
+    Idempotent and safe to run concurrently or after a crash: each order is released in its own
+    transaction by a conditional transition, so a second sweeper finds nothing left to do.
+    """
+    now = now or timeutil.now()
+    closed = 0
+    while True:
+        due = list(
+            Order.objects.filter(status=OrderStatus.PENDING_PAYMENT, payment_deadline__lte=now)
+            .select_related("store")
+            .order_by("payment_deadline", "id")[:batch]
+        )
+        for order in due:
+            closed += _release(order, reason="payment_timeout", actor=None, now=now)
+        if len(due) < batch:
+            return closed

@@ -1,0 +1,121 @@
+"""Orders and their lines. Prices are copied onto the lines at placement (the catalog may change
+later; what the member agreed to pay may not). The payment deadline lives in the database."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from shequn.catalog.models import Sku
+from shequn.groups.models import CustomerGroup
+from shequn.members.models import Member
+from shequn.org.models import OrgNode
+
+
+class OrderStatus(models.TextChoices):
+    PENDING_PAYMENT = "pending_payment", "待支付"
+    PAID = "paid", "已支付"
+    FULFILLED = "fulfilled", "已完成"
+    CLOSED = "closed", "已关闭"
+    REFUNDED = "refunded", "已退款"
+
+
+class OrderChannel(models.TextChoices):
+    """Where the order came from (步步高's order sources)."""
+
+    OFFICIAL_ACCOUNT_POST = "official_account_post", "公众号推文"
+    GROUND_PROMOTION = "ground_promotion", "地推"
+    GROUP_SHARE = "group_share", "社群转发"
+    MOMENTS_SHARE = "moments_share", "朋友圈转发"
+    SMS = "sms", "短信推送"
+    SUBSCRIPTION_NOTICE = "subscription_notice", "订阅号服务通知"
+    STORE_MATERIAL = "store_material", "门店物料"
+    ORGANIC = "organic", "自然流量"
+
+
+class Fulfilment(models.TextChoices):
+    PICKUP = "pickup", "门店自提"
+    DELIVERY = "delivery", "到家配送"
+
+
+class Order(models.Model):
+    number = models.CharField("订单号", max_length=24, unique=True)
+    chain = models.ForeignKey(OrgNode, on_delete=models.PROTECT, related_name="+")
+    store = models.ForeignKey(OrgNode, on_delete=models.PROTECT, related_name="orders")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="orders")
+    status = models.CharField(
+        "状态", max_length=20, choices=OrderStatus.choices, default=OrderStatus.PENDING_PAYMENT
+    )
+    fulfilment = models.CharField(
+        "履约方式", max_length=10, choices=Fulfilment.choices, default=Fulfilment.PICKUP
+    )
+    delivery_address = models.CharField("配送地址", max_length=200, blank=True)
+    subtotal_fen = models.PositiveIntegerField("商品金额(分)")
+    total_fen = models.PositiveIntegerField("应付金额(分)")
+    # Source attribution: group, sharer, content piece and channel.
+    channel = models.CharField(
+        "来源渠道", max_length=24, choices=OrderChannel.choices, default=OrderChannel.ORGANIC
+    )
+    source_group = models.ForeignKey(
+        CustomerGroup, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    sharer = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.PROTECT, related_name="shared_orders"
+    )
+    content_ref = models.CharField("内容素材", max_length=64, blank=True)
+    # Idempotency: one order per (member, key); the fingerprint detects a reused key.
+    idempotency_key = models.CharField(max_length=64)
+    request_fingerprint = models.CharField(max_length=64)
+    payment_deadline = models.DateTimeField("支付截止")
+    paid_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    close_reason = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "订单"
+        verbose_name_plural = "订单"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "idempotency_key"], name="one_order_per_member_key"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(total_fen__lte=models.F("subtotal_fen")),
+                name="order_total_within_subtotal",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "payment_deadline"], name="order_due_idx")]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @classmethod
+    def scope_q(cls, path: str) -> models.Q:
+        return models.Q(store__path__startswith=path)
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="+")
+    product_name = models.CharField(max_length=100)
+    sku_spec = models.CharField(max_length=100, blank=True)
+    quantity = models.PositiveIntegerField()
+    unit_price_fen = models.PositiveIntegerField()
+    line_total_fen = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quantity__gte=1), name="line_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    line_total_fen=models.F("unit_price_fen") * models.F("quantity")
+                ),
+                name="line_total_is_price_times_quantity",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_name} ×{self.quantity}"
