@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shequn.catalog.models import Product, Sku
 from shequn.groups import actions as group_actions
 from shequn.groups.models import CustomerGroup, GroupMembership, Invitation, RecruitmentReward
 from shequn.members.models import Member
-from tests.conftest import Chain, build_chain, make_group, staff_code
+from shequn.orders.actions import LineRequest, place_order
+from shequn.orders.models import Order
+from tests.conftest import Chain, build_chain, make_group, make_sku, staff_code
 
 # Strings that exist only in store B's data: none may appear in what store A's staff get back.
-B_MARKERS = ("B店专属群", "乙会员", "13900009999", "o-openid-b")
+B_MARKERS = ("B店专属群", "乙会员", "13900009999", "o-openid-b", "B店素材", "外连锁商品")
 
 
 @dataclass
@@ -26,6 +29,11 @@ class World:
     invitation_b: Invitation
     reward_b: RecruitmentReward
     member_b_token: str
+    sku: Sku  # this chain's SKU, stocked in both stores
+    order_a: Order
+    order_b: Order
+    foreign_product: Product  # another chain's: the catalog is chain-wide, never cross-chain
+    foreign_sku: Sku
 
 
 def build_world() -> World:
@@ -44,6 +52,23 @@ def build_world() -> World:
         identities={"wechat_openid": "o-openid-b"},
     )
     assert joined_b.reward is not None
+    sku = make_sku(chain, code="W-1", stock={chain.store_a: 10, chain.store_b: 10})
+    order_a = place_order(
+        member=joined_a.member,
+        store=chain.store_a,
+        lines=[LineRequest(sku.pk, 1)],
+        idempotency_key="a",
+    ).order
+    order_b = place_order(
+        member=joined_b.member,
+        store=chain.store_b,
+        lines=[LineRequest(sku.pk, 1)],
+        idempotency_key="b",
+        content_ref="B店素材",
+    ).order
+    other = build_chain()
+    foreign_sku = make_sku(other, code="F-1")
+    Product.objects.filter(pk=foreign_sku.product_id).update(name="外连锁商品")
     return World(
         chain=chain,
         group_a=group_a,
@@ -56,4 +81,9 @@ def build_world() -> World:
         invitation_b=invitation_b,
         reward_b=joined_b.reward,
         member_b_token=joined_b.member_token,
+        sku=sku,
+        order_a=order_a,
+        order_b=order_b,
+        foreign_product=foreign_sku.product,
+        foreign_sku=foreign_sku,
     )

@@ -121,9 +121,11 @@ def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 def _register_routers() -> None:
+    from shequn.catalog.api import router as catalog
     from shequn.groups.api import invitations_router, join_router, rewards_router
     from shequn.groups.api import router as groups
     from shequn.members.api import router as members
+    from shequn.orders.api import router as orders
     from shequn.org.api import audit_router, auth_router
     from shequn.org.api import router as org
 
@@ -135,6 +137,8 @@ def _register_routers() -> None:
     api.add_router("/invitations", invitations_router)
     api.add_router("/rewards", rewards_router)
     api.add_router("/join", join_router)
+    api.add_router("/catalog", catalog)
+    api.add_router("/orders", orders)
 
 
 _register_routers()

@@ -27,7 +27,7 @@ PUBLIC = {
     ("POST", "/api/join"),
     ("POST", "/api/join/leave"),
 }
-LIST_FILTERS = ("store_id", "group_id", "node_id")
+LIST_FILTERS = ("store_id", "group_id", "node_id", "sku_id")
 
 
 def path_ids(world: World) -> dict[str, int]:
@@ -38,6 +38,9 @@ def path_ids(world: World) -> dict[str, int]:
         "group_id": world.group_b.pk,
         "membership_id": world.membership_b.pk,
         "invitation_id": world.invitation_b.pk,
+        "order_id": world.order_b.pk,
+        "product_id": world.foreign_product.pk,
+        "sku_id": world.foreign_sku.pk,
     }
 
 
@@ -72,6 +75,26 @@ def write_bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
         ("POST", "/api/groups/{group_id}/members/{membership_id}/remove"): {},
         ("POST", "/api/invitations"): {"kind": "staff", "group_id": world.group_b.pk},
         ("POST", "/api/invitations/{invitation_id}/revoke"): {},
+        ("POST", "/api/catalog/suppliers"): {"name": "探针供应商"},
+        ("POST", "/api/catalog/products"): {
+            "supplier_id": world.foreign_product.supplier_id,
+            "name": "探针商品",
+        },
+        ("POST", "/api/catalog/products/{product_id}/skus"): {"code": "P-1", "price_fen": 100},
+        ("PUT", "/api/catalog/skus/{sku_id}/tiers"): {"tiers": []},
+        ("POST", "/api/catalog/stock/adjust"): {
+            "store_id": b,
+            "sku_id": world.sku.pk,
+            "delta": 5,
+            "reason": "receipt",
+        },
+        ("POST", "/api/catalog/stock/transfer"): {
+            "from_store_id": b,
+            "to_store_id": world.chain.store_a.pk,
+            "sku_id": world.sku.pk,
+            "quantity": 1,
+        },
+        ("POST", "/api/orders/{order_id}/cancel"): {},
     }
 
 
@@ -86,7 +109,7 @@ def snapshot() -> dict[str, int]:
     return {
         m._meta.label: m.objects.count()
         for m in apps.get_models()
-        if m._meta.app_label in {"org", "members", "groups", "auth"}
+        if m._meta.app_label in {"org", "members", "groups", "auth", "catalog", "orders"}
     }
 
 

@@ -6,169 +6,353 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('org', '0001_initial'),
+        ("org", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Category',
+            name="Category",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=50, verbose_name='类目')),
-                ('chain', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='org.orgnode')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=50, verbose_name="类目")),
+                (
+                    "chain",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="org.orgnode",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '类目',
-                'verbose_name_plural': '类目',
-                'ordering': ['id'],
+                "verbose_name": "类目",
+                "verbose_name_plural": "类目",
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='Product',
+            name="Product",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, verbose_name='商品名称')),
-                ('description', models.TextField(blank=True, verbose_name='描述')),
-                ('pyramid_role', models.CharField(choices=[('traffic', '引流款'), ('strategic', '战略款'), ('regular', '常规款'), ('member_welfare', '会员福利款'), ('fission', '裂变款')], default='regular', max_length=20, verbose_name='金字塔角色')),
-                ('image_url', models.URLField(blank=True, verbose_name='图片')),
-                ('is_active', models.BooleanField(default=True, verbose_name='上架')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('category', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='products', to='catalog.category')),
-                ('chain', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='org.orgnode')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, verbose_name="商品名称")),
+                ("description", models.TextField(blank=True, verbose_name="描述")),
+                (
+                    "pyramid_role",
+                    models.CharField(
+                        choices=[
+                            ("traffic", "引流款"),
+                            ("strategic", "战略款"),
+                            ("regular", "常规款"),
+                            ("member_welfare", "会员福利款"),
+                            ("fission", "裂变款"),
+                        ],
+                        default="regular",
+                        max_length=20,
+                        verbose_name="金字塔角色",
+                    ),
+                ),
+                ("image_url", models.URLField(blank=True, verbose_name="图片")),
+                ("is_active", models.BooleanField(default=True, verbose_name="上架")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "category",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="products",
+                        to="catalog.category",
+                    ),
+                ),
+                (
+                    "chain",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="org.orgnode",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '商品',
-                'verbose_name_plural': '商品',
-                'ordering': ['id'],
+                "verbose_name": "商品",
+                "verbose_name_plural": "商品",
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='Sku',
+            name="Sku",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=40, verbose_name='SKU 编码')),
-                ('spec', models.CharField(blank=True, max_length=100, verbose_name='规格')),
-                ('price_fen', models.PositiveIntegerField(verbose_name='单价(分)')),
-                ('is_active', models.BooleanField(default=True, verbose_name='在售')),
-                ('chain', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='org.orgnode')),
-                ('product', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='skus', to='catalog.product')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=40, verbose_name="SKU 编码")),
+                ("spec", models.CharField(blank=True, max_length=100, verbose_name="规格")),
+                ("price_fen", models.PositiveIntegerField(verbose_name="单价(分)")),
+                ("is_active", models.BooleanField(default=True, verbose_name="在售")),
+                (
+                    "chain",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="org.orgnode",
+                    ),
+                ),
+                (
+                    "product",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="skus",
+                        to="catalog.product",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'SKU',
-                'verbose_name_plural': 'SKU',
-                'ordering': ['id'],
+                "verbose_name": "SKU",
+                "verbose_name_plural": "SKU",
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='PriceTier',
+            name="PriceTier",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('min_quantity', models.PositiveIntegerField(verbose_name='起购数量')),
-                ('unit_price_fen', models.PositiveIntegerField(verbose_name='阶梯单价(分)')),
-                ('sku', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tiers', to='catalog.sku')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("min_quantity", models.PositiveIntegerField(verbose_name="起购数量")),
+                ("unit_price_fen", models.PositiveIntegerField(verbose_name="阶梯单价(分)")),
+                (
+                    "sku",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tiers",
+                        to="catalog.sku",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['sku', 'min_quantity'],
+                "ordering": ["sku", "min_quantity"],
             },
         ),
         migrations.CreateModel(
-            name='StockItem',
+            name="StockItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('quantity', models.PositiveIntegerField(default=0, verbose_name='在库数量')),
-                ('quantity_allocated', models.PositiveIntegerField(default=0, verbose_name='已占用')),
-                ('sku', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='stock_items', to='catalog.sku')),
-                ('store', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='stock_items', to='org.orgnode')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("quantity", models.PositiveIntegerField(default=0, verbose_name="在库数量")),
+                (
+                    "quantity_allocated",
+                    models.PositiveIntegerField(default=0, verbose_name="已占用"),
+                ),
+                (
+                    "sku",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="stock_items",
+                        to="catalog.sku",
+                    ),
+                ),
+                (
+                    "store",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="stock_items",
+                        to="org.orgnode",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '门店库存',
-                'verbose_name_plural': '门店库存',
-                'ordering': ['store', 'sku'],
+                "verbose_name": "门店库存",
+                "verbose_name_plural": "门店库存",
+                "ordering": ["store", "sku"],
             },
         ),
         migrations.CreateModel(
-            name='StockMovement',
+            name="StockMovement",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('delta', models.IntegerField(verbose_name='变动数量')),
-                ('reason', models.CharField(choices=[('adjustment', '盘点调整'), ('receipt', '到货入库'), ('transfer_out', '调拨出库'), ('transfer_in', '调拨入库'), ('sale', '销售出库'), ('damage', '报损')], max_length=20, verbose_name='原因')),
-                ('note', models.CharField(blank=True, max_length=200, verbose_name='备注')),
-                ('reference', models.CharField(blank=True, max_length=64, verbose_name='关联单号')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('sku', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='catalog.sku')),
-                ('store', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='org.orgnode')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("delta", models.IntegerField(verbose_name="变动数量")),
+                (
+                    "reason",
+                    models.CharField(
+                        choices=[
+                            ("adjustment", "盘点调整"),
+                            ("receipt", "到货入库"),
+                            ("transfer_out", "调拨出库"),
+                            ("transfer_in", "调拨入库"),
+                            ("sale", "销售出库"),
+                            ("damage", "报损"),
+                        ],
+                        max_length=20,
+                        verbose_name="原因",
+                    ),
+                ),
+                ("note", models.CharField(blank=True, max_length=200, verbose_name="备注")),
+                ("reference", models.CharField(blank=True, max_length=64, verbose_name="关联单号")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "sku",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="catalog.sku",
+                    ),
+                ),
+                (
+                    "store",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="org.orgnode",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '库存流水',
-                'verbose_name_plural': '库存流水',
-                'ordering': ['-created_at', '-id'],
+                "verbose_name": "库存流水",
+                "verbose_name_plural": "库存流水",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Supplier',
+            name="Supplier",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, verbose_name='供应商名称')),
-                ('contact_name', models.CharField(blank=True, max_length=50, verbose_name='联系人')),
-                ('contact_phone', models.CharField(blank=True, max_length=20, verbose_name='联系电话')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('chain', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='org.orgnode')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, verbose_name="供应商名称")),
+                (
+                    "contact_name",
+                    models.CharField(blank=True, max_length=50, verbose_name="联系人"),
+                ),
+                (
+                    "contact_phone",
+                    models.CharField(blank=True, max_length=20, verbose_name="联系电话"),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "chain",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="org.orgnode",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '供应商',
-                'verbose_name_plural': '供应商',
-                'ordering': ['id'],
+                "verbose_name": "供应商",
+                "verbose_name_plural": "供应商",
+                "ordering": ["id"],
             },
         ),
         migrations.AddField(
-            model_name='product',
-            name='supplier',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='products', to='catalog.supplier'),
+            model_name="product",
+            name="supplier",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="products",
+                to="catalog.supplier",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='category',
-            constraint=models.UniqueConstraint(fields=('chain', 'name'), name='category_name_unique_per_chain'),
+            model_name="category",
+            constraint=models.UniqueConstraint(
+                fields=("chain", "name"), name="category_name_unique_per_chain"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='sku',
-            constraint=models.UniqueConstraint(fields=('chain', 'code'), name='sku_code_unique_per_chain'),
+            model_name="sku",
+            constraint=models.UniqueConstraint(
+                fields=("chain", "code"), name="sku_code_unique_per_chain"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='sku',
-            constraint=models.CheckConstraint(condition=models.Q(('price_fen__gt', 0)), name='sku_price_positive'),
+            model_name="sku",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("price_fen__gt", 0)), name="sku_price_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pricetier',
-            constraint=models.UniqueConstraint(fields=('sku', 'min_quantity'), name='one_tier_per_quantity'),
+            model_name="pricetier",
+            constraint=models.UniqueConstraint(
+                fields=("sku", "min_quantity"), name="one_tier_per_quantity"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pricetier',
-            constraint=models.CheckConstraint(condition=models.Q(('min_quantity__gte', 2)), name='tier_min_qty_2'),
+            model_name="pricetier",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("min_quantity__gte", 2)), name="tier_min_qty_2"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pricetier',
-            constraint=models.CheckConstraint(condition=models.Q(('unit_price_fen__gt', 0)), name='tier_price_positive'),
+            model_name="pricetier",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("unit_price_fen__gt", 0)), name="tier_price_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stockitem',
-            constraint=models.UniqueConstraint(fields=('store', 'sku'), name='one_stock_row_per_store_sku'),
+            model_name="stockitem",
+            constraint=models.UniqueConstraint(
+                fields=("store", "sku"), name="one_stock_row_per_store_sku"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stockitem',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity_allocated__lte', models.F('quantity'))), name='stock_allocated_within_quantity'),
+            model_name="stockitem",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quantity_allocated__lte", models.F("quantity"))),
+                name="stock_allocated_within_quantity",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stockmovement',
-            constraint=models.CheckConstraint(condition=models.Q(('delta', 0), _negated=True), name='movement_not_zero'),
+            model_name="stockmovement",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("delta", 0), _negated=True), name="movement_not_zero"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='supplier',
-            constraint=models.UniqueConstraint(fields=('chain', 'name'), name='supplier_name_unique_per_chain'),
+            model_name="supplier",
+            constraint=models.UniqueConstraint(
+                fields=("chain", "name"), name="supplier_name_unique_per_chain"
+            ),
         ),
     ]

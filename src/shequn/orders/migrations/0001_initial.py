@@ -6,82 +6,206 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('catalog', '0001_initial'),
-        ('groups', '0001_initial'),
-        ('members', '0001_initial'),
-        ('org', '0001_initial'),
+        ("catalog", "0001_initial"),
+        ("groups", "0001_initial"),
+        ("members", "0001_initial"),
+        ("org", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Order',
+            name="Order",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=24, unique=True, verbose_name='订单号')),
-                ('status', models.CharField(choices=[('pending_payment', '待支付'), ('paid', '已支付'), ('fulfilled', '已完成'), ('closed', '已关闭'), ('refunded', '已退款')], default='pending_payment', max_length=20, verbose_name='状态')),
-                ('fulfilment', models.CharField(choices=[('pickup', '门店自提'), ('delivery', '到家配送')], default='pickup', max_length=10, verbose_name='履约方式')),
-                ('delivery_address', models.CharField(blank=True, max_length=200, verbose_name='配送地址')),
-                ('subtotal_fen', models.PositiveIntegerField(verbose_name='商品金额(分)')),
-                ('total_fen', models.PositiveIntegerField(verbose_name='应付金额(分)')),
-                ('channel', models.CharField(choices=[('official_account_post', '公众号推文'), ('ground_promotion', '地推'), ('group_share', '社群转发'), ('moments_share', '朋友圈转发'), ('sms', '短信推送'), ('subscription_notice', '订阅号服务通知'), ('store_material', '门店物料'), ('organic', '自然流量')], default='organic', max_length=24, verbose_name='来源渠道')),
-                ('content_ref', models.CharField(blank=True, max_length=64, verbose_name='内容素材')),
-                ('idempotency_key', models.CharField(max_length=64)),
-                ('request_fingerprint', models.CharField(max_length=64)),
-                ('payment_deadline', models.DateTimeField(verbose_name='支付截止')),
-                ('paid_at', models.DateTimeField(blank=True, null=True)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('close_reason', models.CharField(blank=True, max_length=32)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('chain', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='org.orgnode')),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='members.member')),
-                ('sharer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='shared_orders', to='members.member')),
-                ('source_group', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='groups.customergroup')),
-                ('store', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='org.orgnode')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.CharField(max_length=24, unique=True, verbose_name="订单号")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending_payment", "待支付"),
+                            ("paid", "已支付"),
+                            ("fulfilled", "已完成"),
+                            ("closed", "已关闭"),
+                            ("refunded", "已退款"),
+                        ],
+                        default="pending_payment",
+                        max_length=20,
+                        verbose_name="状态",
+                    ),
+                ),
+                (
+                    "fulfilment",
+                    models.CharField(
+                        choices=[("pickup", "门店自提"), ("delivery", "到家配送")],
+                        default="pickup",
+                        max_length=10,
+                        verbose_name="履约方式",
+                    ),
+                ),
+                (
+                    "delivery_address",
+                    models.CharField(blank=True, max_length=200, verbose_name="配送地址"),
+                ),
+                ("subtotal_fen", models.PositiveIntegerField(verbose_name="商品金额(分)")),
+                ("total_fen", models.PositiveIntegerField(verbose_name="应付金额(分)")),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[
+                            ("official_account_post", "公众号推文"),
+                            ("ground_promotion", "地推"),
+                            ("group_share", "社群转发"),
+                            ("moments_share", "朋友圈转发"),
+                            ("sms", "短信推送"),
+                            ("subscription_notice", "订阅号服务通知"),
+                            ("store_material", "门店物料"),
+                            ("organic", "自然流量"),
+                        ],
+                        default="organic",
+                        max_length=24,
+                        verbose_name="来源渠道",
+                    ),
+                ),
+                (
+                    "content_ref",
+                    models.CharField(blank=True, max_length=64, verbose_name="内容素材"),
+                ),
+                ("idempotency_key", models.CharField(max_length=64)),
+                ("request_fingerprint", models.CharField(max_length=64)),
+                ("payment_deadline", models.DateTimeField(verbose_name="支付截止")),
+                ("paid_at", models.DateTimeField(blank=True, null=True)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("close_reason", models.CharField(blank=True, max_length=32)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "chain",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="org.orgnode",
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="orders",
+                        to="members.member",
+                    ),
+                ),
+                (
+                    "sharer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="shared_orders",
+                        to="members.member",
+                    ),
+                ),
+                (
+                    "source_group",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="orders",
+                        to="groups.customergroup",
+                    ),
+                ),
+                (
+                    "store",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="orders",
+                        to="org.orgnode",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '订单',
-                'verbose_name_plural': '订单',
-                'ordering': ['-created_at', '-id'],
+                "verbose_name": "订单",
+                "verbose_name_plural": "订单",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='OrderLine',
+            name="OrderLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('product_name', models.CharField(max_length=100)),
-                ('sku_spec', models.CharField(blank=True, max_length=100)),
-                ('quantity', models.PositiveIntegerField()),
-                ('unit_price_fen', models.PositiveIntegerField()),
-                ('line_total_fen', models.PositiveIntegerField()),
-                ('order', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='orders.order')),
-                ('sku', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='catalog.sku')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("product_name", models.CharField(max_length=100)),
+                ("sku_spec", models.CharField(blank=True, max_length=100)),
+                ("quantity", models.PositiveIntegerField()),
+                ("unit_price_fen", models.PositiveIntegerField()),
+                ("line_total_fen", models.PositiveIntegerField()),
+                (
+                    "order",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lines",
+                        to="orders.order",
+                    ),
+                ),
+                (
+                    "sku",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="catalog.sku",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(fields=['status', 'payment_deadline'], name='order_due_idx'),
+            model_name="order",
+            index=models.Index(fields=["status", "payment_deadline"], name="order_due_idx"),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.UniqueConstraint(fields=('member', 'idempotency_key'), name='one_order_per_member_key'),
+            model_name="order",
+            constraint=models.UniqueConstraint(
+                fields=("member", "idempotency_key"), name="one_order_per_member_key"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(('total_fen__lte', models.F('subtotal_fen'))), name='order_total_within_subtotal'),
+            model_name="order",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("total_fen__lte", models.F("subtotal_fen"))),
+                name="order_total_within_subtotal",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='orderline',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity__gte', 1)), name='line_quantity_positive'),
+            model_name="orderline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quantity__gte", 1)), name="line_quantity_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='orderline',
-            constraint=models.CheckConstraint(condition=models.Q(('line_total_fen', django.db.models.expressions.CombinedExpression(models.F('unit_price_fen'), '*', models.F('quantity')))), name='line_total_is_price_times_quantity'),
+            model_name="orderline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "line_total_fen",
+                        django.db.models.expressions.CombinedExpression(
+                            models.F("unit_price_fen"), "*", models.F("quantity")
+                        ),
+                    )
+                ),
+                name="line_total_is_price_times_quantity",
+            ),
         ),
     ]

@@ -1,0 +1,90 @@
+"""Orders API for staff: lists and details within scope, cancelling unpaid orders."""
+
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Router, Schema
+from ninja.pagination import LimitOffsetPagination, paginate
+
+from shequn.members.queries import phone_for
+from shequn.org.api import staff_of
+from shequn.org.scoping import access_node
+
+from . import actions
+from .models import Order, OrderChannel, OrderStatus
+from .queries import access_order, visible_orders
+
+router = Router(tags=["订单"])
+
+
+class LineOut(Schema):
+    sku_id: int
+    product_name: str
+    sku_spec: str
+    quantity: int
+    unit_price_fen: int
+    line_total_fen: int
+
+
+class OrderOut(Schema):
+    id: int
+    number: str
+    store_id: int
+    store_name: str
+    member_id: int
+    member_phone: str
+    status: OrderStatus
+    fulfilment: str
+    subtotal_fen: int
+    total_fen: int
+    channel: OrderChannel
+    source_group_id: int | None
+    sharer_id: int | None
+    content_ref: str
+    payment_deadline: datetime
+    paid_at: datetime | None
+    closed_at: datetime | None
+    close_reason: str
+    created_at: datetime
+    lines: list[LineOut]
+
+    @staticmethod
+    def resolve_store_name(obj: Order) -> str:
+        return obj.store.name
+
+    @staticmethod
+    def resolve_member_phone(obj: Order, context: dict[str, Any]) -> str:
+        return phone_for(staff_of(context["request"]), obj.member)
+
+
+@router.get("", response=list[OrderOut], summary="订单(本部门及下级)")
+@paginate(LimitOffsetPagination)
+def list_orders(
+    request: HttpRequest,
+    store_id: int | None = None,
+    status: OrderStatus | None = None,
+    channel: OrderChannel | None = None,
+) -> object:
+    staff = staff_of(request)
+    qs = visible_orders(staff)
+    if store_id is not None:
+        qs = qs.filter(store__path__startswith=access_node(staff, store_id).path)
+    if status is not None:
+        qs = qs.filter(status=status)
+    if channel is not None:
+        qs = qs.filter(channel=channel)
+    return qs
+
+
+@router.get("/{order_id}", response=OrderOut, summary="订单详情")
+def get_order(request: HttpRequest, order_id: int) -> Order:
+    return access_order(staff_of(request), order_id)
+
+
+@router.post("/{order_id}/cancel", response=OrderOut, summary="取消未支付订单")
+def cancel_order(request: HttpRequest, order_id: int) -> Order:
+    staff = staff_of(request)
+    order = access_order(staff, order_id)
+    actions.cancel_unpaid_order(order=order, acting=staff)
+    return access_order(staff, order_id)
