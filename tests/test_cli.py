@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-SUBCOMMANDS = ["demo", "serve", "migrate", "seed-demo", "bootstrap", "token", "manage"]
+SUBCOMMANDS = ["demo", "serve", "sweep", "migrate", "seed-demo", "bootstrap", "token", "manage"]
 
 
 def run(

@@ -3,6 +3,7 @@
     shequn demo            set up var/, load the demo chain, serve it
     shequn serve           serve the platform (waitress, threads)
     shequn migrate         apply database migrations
+    shequn sweep           act on due deadlines once (unpaid orders past their deadline)
     shequn seed-demo       load the demo chain (--stores, --members, --reset)
     shequn bootstrap       create a chain and its first HQ admin on an empty database
     shequn token create    issue an API token for a staff account
@@ -145,13 +146,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _print_logins(args.host, args.port)
     if args.no_serve:
         return 0
-    return _serve(args.host, args.port, args.threads)
+    return _serve(args.host, args.port, args.threads, args.sweep_interval)
 
 
-def _serve(host: str, port: int, threads: int) -> int:
+def _serve(host: str, port: int, threads: int, sweep_interval: float = 30.0) -> int:
     from waitress import serve
 
+    from shequn.sweeper import start_sweeper_thread
     from shequn.wsgi import application
+
+    if sweep_interval > 0:
+        start_sweeper_thread(sweep_interval)
 
     print(f"正在 http://{host}:{port}/ 提供服务 (Ctrl+C 退出)", flush=True)
     serve(application, host=host, port=port, threads=threads, ident="shequn")
@@ -159,7 +164,18 @@ def _serve(host: str, port: int, threads: int) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    return _serve(args.host, args.port, args.threads)
+    return _serve(args.host, args.port, args.threads, args.sweep_interval)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from shequn.sweeper import run_due_sweeps
+
+    if args.batch < 1 or args.pause_ms < 0:
+        return _fail("--batch 须为正整数, --pause-ms 不能为负")
+    done = run_due_sweeps(pause_s=args.pause_ms / 1000, batch=args.batch)
+    for name, count in done.items():
+        print(f"{name}: {count}")
+    return 0
 
 
 def cmd_bootstrap(args: argparse.Namespace) -> int:
@@ -230,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--host", default=DEFAULT_HOST, help=f"监听地址 (默认 {DEFAULT_HOST})")
         p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"端口 (默认 {DEFAULT_PORT})")
         p.add_argument("--threads", type=int, default=8, help="工作线程数 (默认 8)")
+        p.add_argument(
+            "--sweep-interval",
+            type=float,
+            default=30.0,
+            help="到期处理(超时未支付订单等)的间隔秒数, 0 表示不在本进程运行 (默认 30)",
+        )
 
     def seed_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--stores", type=int, default=12, help="门店数 (默认 12, 每店 5 个社群)")
@@ -252,6 +274,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     server_args(p)
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "sweep",
+        help="处理到期事项一次(关闭超时未支付订单并释放库存)",
+        description="幂等: 重复运行或中途被杀后再运行, 每笔到期事项只处理一次。"
+        "serve 已每 30 秒自动运行; 多进程部署时也可由 cron 或 Celery beat 调用。",
+    )
+    p.add_argument("--batch", type=int, default=500, help="每批处理条数 (默认 500)")
+    p.add_argument("--pause-ms", type=int, default=0, help="每条之间暂停毫秒数, 减轻数据库压力")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("migrate", help="应用数据库迁移", description="把数据库结构更新到最新。")
     p.set_defaults(func=cmd_migrate)

@@ -1,0 +1,46 @@
+"""Deadlines live in the database; this runs the idempotent sweeps that act on what is due.
+
+Embedded default: `shequn serve` runs `run_due_sweeps` on a timer thread. Scale path: Celery
+beat calls the same function (issue 3's Celery work). Either way a lost timer loses nothing:
+the next sweep finds whatever is still due.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from django.db import close_old_connections
+
+from shequn.orders.actions import sweep_expired_orders
+
+logger = logging.getLogger("shequn.sweeper")
+
+# Explicit list, no registry magic: each entry is (name, sweep returning how many it acted on).
+SWEEPS: list[tuple[str, Callable[..., int]]] = [
+    ("orders.payment_timeout", sweep_expired_orders),
+]
+
+
+def run_due_sweeps(*, pause_s: float = 0.0, batch: int = 500) -> dict[str, int]:
+    return {name: sweep(pause_s=pause_s, batch=batch) for name, sweep in SWEEPS}
+
+
+def start_sweeper_thread(interval_s: float = 30.0) -> threading.Event:
+    """Run the sweeps every ``interval_s`` in a daemon thread; set the returned event to stop."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(interval_s):
+            try:
+                done = run_due_sweeps()
+                if any(done.values()):
+                    logger.warning("sweeper: %s", done)
+            except Exception:
+                logger.exception("sweeper run failed; next run in %.0f s", interval_s)
+            finally:
+                close_old_connections()
+
+    threading.Thread(target=loop, name="shequn-sweeper", daemon=True).start()
+    return stop
