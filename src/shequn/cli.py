@@ -100,7 +100,8 @@ def _seed(stores: int, members: int, reset: bool) -> int:
         summary = seed_demo(stores=stores, members=members, progress=update)
     print(
         f"已加载演示连锁「{summary.chain.name}」: {summary.stores} 家门店, {summary.groups} 个社群, "
-        f"{summary.members} 名会员(其中 {summary.real_joins} 人通过真实扫码入群)。"
+        f"{summary.members} 名会员(其中 {summary.real_joins} 人通过真实扫码入群), "
+        f"{summary.orders} 笔订单。"
     )
     return 0
 

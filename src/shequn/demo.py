@@ -107,6 +107,7 @@ class DemoSummary:
     groups: int = 0
     stores: int = 0
     real_joins: int = 0
+    orders: int = 0
 
 
 def _person_name(rng: random.Random) -> str:
@@ -306,7 +307,104 @@ def seed_demo(
         summary.real_joins += 1
         progress("扫码入群", index + 1, len(real_members))
     summary.members = Member.objects.filter(chain=chain).count()
+    summary.orders = _seed_catalog_and_orders(
+        rng, admin, store_nodes, groups_by_store, orders=min(400, members), progress=progress
+    )
     return summary
+
+
+# (name, pyramid role, category, [(sku code, spec, price fen, tiers)])
+Variant = tuple[str, str, int, list[tuple[int, int]]]
+CATALOG: list[tuple[str, str, str, list[Variant]]] = [
+    ("艾草暖贴", "traffic", "个护健康", [("AC-10", "10贴/盒", 990, [(3, 890)])]),
+    ("五常大米", "strategic", "粮油", [("RICE-5", "5kg", 6990, [(2, 6590)])]),
+    ("土鸡蛋", "traffic", "生鲜", [("EGG-30", "30枚", 2990, [])]),
+    ("纯牛奶", "regular", "乳品", [("MILK-12", "250ml×12", 5490, [(2, 4990)])]),
+    ("宝宝米粉", "member_welfare", "母婴", [("BABY-1", "400g", 8900, [])]),
+    ("有机蔬菜礼盒", "fission", "生鲜", [("VEG-BOX", "5斤装", 3990, [(5, 3590)])]),
+    ("洗衣凝珠", "regular", "日化", [("POD-50", "50颗", 4590, [])]),
+    ("坚果礼盒", "strategic", "休闲食品", [("NUT-BOX", "1.2kg", 12800, [(3, 11800)])]),
+]
+
+
+def _seed_catalog_and_orders(
+    rng: random.Random,
+    admin: Staff,
+    stores: list[OrgNode],
+    groups_by_store: dict[int, list[CustomerGroup]],
+    *,
+    orders: int,
+    progress: Progress,
+) -> int:
+    """Products through the real catalog actions, stock at every store, and orders through the
+    real place_order; about a third are then cancelled and a third time out (swept)."""
+    from datetime import timedelta
+
+    from shequn.catalog import actions as catalog
+    from shequn.core import timeutil
+    from shequn.orders.actions import (
+        LineRequest,
+        cancel_unpaid_order,
+        place_order,
+        sweep_expired_orders,
+    )
+    from shequn.orders.models import Order, OrderChannel
+
+    suppliers = [
+        catalog.create_supplier(acting=admin, name=name, contact_name=_person_name(rng))
+        for name in ("湘中农产品合作社", "华南日化供应链", "江南母婴优选")
+    ]
+    skus = []
+    for index, (name, role, category, variants) in enumerate(CATALOG):
+        product = catalog.create_product(
+            acting=admin,
+            supplier=suppliers[index % len(suppliers)],
+            name=name,
+            pyramid_role=role,
+            category=catalog.get_or_create_category(acting=admin, name=category),
+        )
+        for code, spec, price, tiers in variants:
+            sku = catalog.add_sku(
+                acting=admin, product=product, code=code, price_fen=price, spec=spec
+            )
+            if tiers:
+                catalog.set_price_tiers(acting=admin, sku=sku, tiers=tiers)
+            skus.append(sku)
+    for index, store in enumerate(stores):
+        for sku in skus:
+            catalog.adjust_stock(
+                acting=admin, store=store, sku=sku, delta=rng.randint(80, 400), reason="receipt"
+            )
+        progress("商品与库存", index + 1, len(stores))
+
+    buyers = list(Member.objects.filter(chain_id=admin.node.chain_id).order_by("?")[:orders])
+    placed = []
+    for n, member in enumerate(buyers):
+        groups = groups_by_store[member.home_store_id]
+        lines = [
+            LineRequest(sku.pk, rng.choice([1, 1, 1, 2, 3]))
+            for sku in rng.sample(skus, rng.choice([1, 1, 2, 3]))
+        ]
+        result = place_order(
+            member=member,
+            store=member.home_store,
+            lines=lines,
+            idempotency_key=f"demo-{n}",
+            channel=rng.choice(OrderChannel.values),
+            source_group=rng.choice(groups),
+            sharer=rng.choice(buyers) if rng.random() < 0.3 else None,
+        )
+        placed.append(result.order)
+        progress("订单", n + 1, len(buyers))
+    rng.shuffle(placed)
+    third = len(placed) // 3
+    for order in placed[:third]:
+        cancel_unpaid_order(order=order, member=order.member)
+    Order.objects.filter(pk__in=[o.pk for o in placed[third : 2 * third]]).update(
+        payment_deadline=timeutil.now() - timedelta(minutes=1)
+    )
+    sweep_expired_orders()
+    return len(placed)
 
 
 def demo_logins() -> list[tuple[str, str, str]]:
