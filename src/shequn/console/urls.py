@@ -22,5 +22,7 @@ urlpatterns = [
         "invitations/<int:invitation_id>/revoke/", views.invitation_revoke, name="invitation_revoke"
     ),
     path("rewards/", views.rewards, name="rewards"),
+    path("orders/", views.orders, name="orders"),
+    path("stock/", views.stock, name="stock"),
     path("j/<str:code>/", views.join, name="join"),
 ]

@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from shequn.catalog.queries import visible_stock
 from shequn.core.errors import DomainError
 from shequn.core.timeutil import local_day_bounds, local_today
 from shequn.groups import actions as group_actions
@@ -29,6 +30,8 @@ from shequn.groups.queries import (
 )
 from shequn.members.phones import normalize_phone
 from shequn.members.queries import can_see_pii, phone_for, visible_members
+from shequn.orders.models import OrderChannel, OrderStatus
+from shequn.orders.queries import visible_orders
 from shequn.org.models import NodeKind, Staff
 from shequn.org.queries import visible_nodes, visible_staff, visible_stores
 from shequn.org.scoping import access_node, acting_staff
@@ -285,6 +288,46 @@ def rewards(request: HttpRequest) -> HttpResponse:
             "per_staff": per_staff,
             "total": qs.aggregate(t=Sum("amount_fen"))["t"] or 0,
         },
+    )
+
+
+@staff_view
+def orders(request: HttpRequest) -> HttpResponse:
+    staff = _staff(request)
+    qs = visible_orders(staff)
+    status = request.GET.get("status", "")
+    if status:
+        qs = qs.filter(status=status)
+    totals = qs.aggregate(n=Count("id"), total=Sum("total_fen"))
+    by_channel = (
+        qs.values("channel").annotate(n=Count("id"), total=Sum("total_fen")).order_by("-total")
+    )
+    channel_labels = dict(OrderChannel.choices)
+    channel_rows = [
+        {"label": channel_labels[r["channel"]], "n": r["n"], "total": r["total"] or 0}
+        for r in by_channel
+    ]
+    return render(
+        request,
+        "console/orders.html",
+        {
+            "rows": [{"o": o, "phone": phone_for(staff, o.member)} for o in qs[:200]],
+            "totals": totals,
+            "channel_rows": channel_rows,
+            "max_total": max((r["total"] for r in channel_rows), default=0),
+            "statuses": OrderStatus.choices,
+            "selected_status": status,
+        },
+    )
+
+
+@staff_view
+def stock(request: HttpRequest) -> HttpResponse:
+    staff = _staff(request)
+    return render(
+        request,
+        "console/stock.html",
+        {"items": visible_stock(staff).order_by("store__path", "sku__code")[:500]},
     )
 
 

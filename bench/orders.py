@@ -1,0 +1,459 @@
+"""Order placement throughput: `place_order` against a bare-SQL reference of the same transaction.
+
+W threads place A one-line orders (one unit each, a distinct member and idempotency key per
+attempt, SKUs round-robin over S SKUs stocked with plenty of units at one store) through
+`shequn.orders.actions.place_order`, the checkout's hot path. Then the same threads make the same
+orders with plain psycopg 3 on tables this benchmark creates, shaped like the real ones (same
+columns, constraints, indexes and deferred foreign keys), in the transaction shape of the real
+write: BEGIN, INSERT the order (RETURNING id), INSERT its line, INSERT the audit row, the guarded
+``quantity_allocated + 1 <= quantity`` stock UPDATE, COMMIT; one connection per thread.
+
+What this measures is the cost of the layers (ORM, validation, pricing, idempotency, audit helper)
+over the database's own work, so the number that matters is the ratio, taken in the same process
+and run (the machine is shared and noisy). The reference leg is short, so it runs 3 times and the
+median run counts. Afterwards every stock row must hold exactly as many allocated units as lines
+were written for its SKU ("oversold" counts the rows that do not, and must be 0).
+
+PostgreSQL only, on a throwaway database (shequn_bench_orders, dropped and recreated each run);
+skipped if nothing answers on 127.0.0.1:5432.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shequn.members.models import Member
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+PG_DB = "shequn_bench_orders"
+WORKERS = 8
+ATTEMPTS = 4000
+SKUS = 50
+STOCK = 100_000  # units per SKU at the store: SKUS * STOCK >> ATTEMPTS, every order should fit
+MEMBERS = 4000  # one member per attempt
+REFERENCE_REPEATS = 3
+PASSWORD = "Bench-pass-2026!"  # noqa: S105 - throwaway staff in a throwaway database
+
+
+def phone(n: int) -> str:
+    return f"+86138{n:08d}"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Run:
+    wall_s: float
+    latencies_s: list[float] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def orders_per_s(self) -> float:
+        return self.outcomes["placed"] / self.wall_s
+
+    def percentile_ms(self, q: int) -> float:
+        ordered = sorted(self.latencies_s)
+        return 1000 * ordered[max(0, -(-q * len(ordered) // 100) - 1)]  # nearest rank
+
+    def summary(self) -> str:
+        p50, p99 = self.percentile_ms(50), self.percentile_ms(99)
+        return (
+            f"{self.wall_s:.2f} s, {self.orders_per_s:.0f} orders/s,"
+            f" p50 {p50:.2f} ms, p99 {p99:.2f} ms, {dict(self.outcomes)}"
+        )
+
+
+def run_threads(
+    attempt: Callable[[Any, int], str], connect: Callable[[], Any], close: Callable[[Any], None]
+) -> Run:
+    """W threads pull attempt numbers from one shared counter; each thread has one connection."""
+    lock = threading.Lock()
+    numbers = iter(range(ATTEMPTS))
+    parts: list[Run] = []
+
+    def worker() -> None:
+        mine = Run(0.0)
+        try:
+            handle = connect()
+            try:
+                while True:
+                    with lock:
+                        n = next(numbers, None)
+                    if n is None:
+                        return
+                    started = time.perf_counter()
+                    try:
+                        outcome = attempt(handle, n)
+                    except Exception as exc:  # counted; the leg fails if not every order placed
+                        outcome = type(exc).__name__
+                    mine.latencies_s.append(time.perf_counter() - started)
+                    mine.outcomes[outcome] += 1
+            finally:
+                close(handle)
+        finally:
+            with lock:
+                parts.append(mine)
+
+    threads = [threading.Thread(target=worker, name=f"bench-{i}") for i in range(WORKERS)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall_s = time.perf_counter() - started
+    latencies = [latency for part in parts for latency in part.latencies_s]
+    return Run(wall_s, latencies, sum((part.outcomes for part in parts), Counter()))
+
+
+# --- actions side ------------------------------------------------------------------------------
+@dataclass
+class World:
+    store_id: int
+    store_path: str
+    chain_id: int
+    sku_ids: list[int]  # in id order
+    members: list[Member]  # members[n] places attempt n
+
+
+def build_world() -> World:
+    """A chain with one store, S SKUs stocked there through the real actions, and M members."""
+    from shequn.catalog import actions as catalog
+    from shequn.catalog.models import MovementReason, PyramidRole
+    from shequn.members.models import Member
+    from shequn.org import actions as org
+    from shequn.org.models import NodeKind
+    from shequn.org.roles import Role
+
+    hq = org.create_chain(name="基准连锁", code="bench-hq")
+    admin = org.create_staff(
+        acting=None,
+        node=hq,
+        role=Role.HQ_ADMIN,
+        username="bench_admin",
+        password=PASSWORD,
+        display_name="bench_admin",
+    )
+    region = org.create_node(
+        acting=admin, parent=hq, name="基准大区", kind=NodeKind.REGION, code="bench-region"
+    )
+    store = org.create_node(
+        acting=admin, parent=region, name="基准店", kind=NodeKind.STORE, code="bench-store"
+    )
+    supplier = catalog.create_supplier(acting=admin, name="基准供应商")
+    sku_ids = []
+    for i in range(SKUS):
+        product = catalog.create_product(
+            acting=admin,
+            supplier=supplier,
+            name=f"基准商品{i}",
+            pyramid_role=PyramidRole.TRAFFIC,
+        )
+        sku = catalog.add_sku(
+            acting=admin, product=product, code=f"BENCH-{i}", price_fen=990 + i, spec="1件"
+        )
+        catalog.adjust_stock(
+            acting=admin, store=store, sku=sku, delta=STOCK, reason=MovementReason.RECEIPT
+        )
+        sku_ids.append(sku.pk)
+    Member.objects.bulk_create(
+        Member(chain=hq, phone=phone(n), home_store=store) for n in range(MEMBERS)
+    )
+    by_phone = {member.phone: member for member in Member.objects.filter(chain=hq)}
+    members = [by_phone[phone(n)] for n in range(MEMBERS)]
+    return World(store.pk, store.path, hq.pk, sorted(sku_ids), members)
+
+
+def run_actions(world: World) -> Run:
+    from django.db import connections
+
+    from shequn.core.errors import DomainError
+    from shequn.orders.actions import LineRequest, place_order
+    from shequn.org.models import OrgNode
+
+    store = OrgNode.objects.get(pk=world.store_id)
+    lines = [[LineRequest(sku_id, 1)] for sku_id in world.sku_ids]
+
+    def attempt(_handle: None, n: int) -> str:
+        try:
+            placed = place_order(
+                member=world.members[n],
+                store=store,
+                lines=lines[n % SKUS],
+                idempotency_key=f"k{n}",
+            )
+        except DomainError as exc:
+            return exc.code
+        return "placed" if placed.created else "replayed"
+
+    return run_threads(attempt, lambda: None, lambda _handle: connections.close_all())
+
+
+def count_oversold_actions(world: World) -> tuple[int, int]:
+    """(stock rows whose allocation disagrees with the order lines, orders written)."""
+    from django.db.models import Sum
+
+    from shequn.catalog.models import StockItem
+    from shequn.orders.models import Order, OrderLine
+
+    ordered = dict(
+        OrderLine.objects.filter(order__store_id=world.store_id)
+        .values_list("sku_id")
+        .annotate(units=Sum("quantity"))
+        .values_list("sku_id", "units")
+    )
+    oversold = sum(
+        item.quantity_allocated != ordered.get(item.sku_id, 0)
+        or item.quantity_allocated > item.quantity
+        for item in StockItem.objects.filter(store_id=world.store_id)
+    )
+    return oversold, Order.objects.filter(store_id=world.store_id).count()
+
+
+# --- reference side: the same transaction in bare SQL --------------------------------------------
+# The real tables' columns, CHECKs, indexes and deferred foreign keys (see `manage.py sqlmigrate
+# orders 0001`, `core 0001`, `catalog 0001`), under their own names.
+DDL = [
+    "DROP TABLE IF EXISTS bench_ref_orderline, bench_ref_order, bench_ref_audit, bench_ref_stock",
+    """CREATE TABLE bench_ref_stock (
+        id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        store_id bigint NOT NULL REFERENCES org_orgnode (id) DEFERRABLE INITIALLY DEFERRED,
+        sku_id bigint NOT NULL REFERENCES catalog_sku (id) DEFERRABLE INITIALLY DEFERRED,
+        quantity integer NOT NULL CHECK (quantity >= 0),
+        quantity_allocated integer NOT NULL CHECK (quantity_allocated >= 0),
+        UNIQUE (store_id, sku_id),
+        CHECK (quantity_allocated <= quantity))""",
+    "CREATE INDEX ON bench_ref_stock (sku_id)",
+    """CREATE TABLE bench_ref_order (
+        id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        number varchar(24) NOT NULL UNIQUE,
+        status varchar(20) NOT NULL,
+        fulfilment varchar(10) NOT NULL,
+        delivery_address varchar(200) NOT NULL,
+        subtotal_fen integer NOT NULL CHECK (subtotal_fen >= 0),
+        total_fen integer NOT NULL CHECK (total_fen >= 0),
+        channel varchar(24) NOT NULL,
+        content_ref varchar(64) NOT NULL,
+        idempotency_key varchar(64) NOT NULL,
+        request_fingerprint varchar(64) NOT NULL,
+        payment_deadline timestamptz NOT NULL,
+        paid_at timestamptz NULL,
+        closed_at timestamptz NULL,
+        close_reason varchar(32) NOT NULL,
+        created_at timestamptz NOT NULL,
+        chain_id bigint NOT NULL REFERENCES org_orgnode (id) DEFERRABLE INITIALLY DEFERRED,
+        member_id bigint NOT NULL REFERENCES members_member (id) DEFERRABLE INITIALLY DEFERRED,
+        sharer_id bigint NULL REFERENCES members_member (id) DEFERRABLE INITIALLY DEFERRED,
+        source_group_id bigint NULL
+            REFERENCES groups_customergroup (id) DEFERRABLE INITIALLY DEFERRED,
+        store_id bigint NOT NULL REFERENCES org_orgnode (id) DEFERRABLE INITIALLY DEFERRED,
+        UNIQUE (member_id, idempotency_key),
+        CHECK (total_fen <= subtotal_fen))""",
+    "CREATE INDEX ON bench_ref_order (status, payment_deadline)",
+    "CREATE INDEX ON bench_ref_order (number varchar_pattern_ops)",
+    "CREATE INDEX ON bench_ref_order (created_at)",
+    "CREATE INDEX ON bench_ref_order (chain_id)",
+    "CREATE INDEX ON bench_ref_order (member_id)",
+    "CREATE INDEX ON bench_ref_order (sharer_id)",
+    "CREATE INDEX ON bench_ref_order (source_group_id)",
+    "CREATE INDEX ON bench_ref_order (store_id)",
+    """CREATE TABLE bench_ref_orderline (
+        id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        product_name varchar(100) NOT NULL,
+        sku_spec varchar(100) NOT NULL,
+        quantity integer NOT NULL CHECK (quantity >= 0) CHECK (quantity >= 1),
+        unit_price_fen integer NOT NULL CHECK (unit_price_fen >= 0),
+        line_total_fen integer NOT NULL CHECK (line_total_fen >= 0),
+        order_id bigint NOT NULL REFERENCES bench_ref_order (id) DEFERRABLE INITIALLY DEFERRED,
+        sku_id bigint NOT NULL REFERENCES catalog_sku (id) DEFERRABLE INITIALLY DEFERRED,
+        CHECK (line_total_fen = unit_price_fen * quantity))""",
+    "CREATE INDEX ON bench_ref_orderline (order_id)",
+    "CREATE INDEX ON bench_ref_orderline (sku_id)",
+    """CREATE TABLE bench_ref_audit (
+        id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        occurred_at timestamptz NOT NULL,
+        actor_label varchar(150) NOT NULL,
+        action varchar(64) NOT NULL,
+        target_type varchar(64) NOT NULL,
+        target_id varchar(64) NOT NULL,
+        scope_path varchar(255) NOT NULL,
+        ip inet NULL,
+        channel varchar(16) NOT NULL,
+        details jsonb NOT NULL,
+        actor_id integer NULL REFERENCES auth_user (id) DEFERRABLE INITIALLY DEFERRED)""",
+    "CREATE INDEX ON bench_ref_audit (occurred_at)",
+    "CREATE INDEX ON bench_ref_audit (action)",
+    "CREATE INDEX ON bench_ref_audit (action varchar_pattern_ops)",
+    "CREATE INDEX ON bench_ref_audit (scope_path)",
+    "CREATE INDEX ON bench_ref_audit (scope_path varchar_pattern_ops)",
+    "CREATE INDEX ON bench_ref_audit (actor_id)",
+]
+SEED = (
+    "INSERT INTO bench_ref_stock (store_id, sku_id, quantity, quantity_allocated)"
+    " SELECT %s, id, %s, 0 FROM catalog_sku WHERE id = ANY(%s)"
+)
+INSERT_ORDER = (
+    "INSERT INTO bench_ref_order (number, status, fulfilment, delivery_address, subtotal_fen,"
+    " total_fen, channel, content_ref, idempotency_key, request_fingerprint, payment_deadline,"
+    " close_reason, created_at, chain_id, member_id, store_id)"
+    " VALUES (%s, 'pending_payment', 'pickup', '', %s, %s, 'organic', '', %s, %s,"
+    " now() + interval '15 minutes', '', now(), %s, %s, %s) RETURNING id"
+)
+INSERT_LINE = (
+    "INSERT INTO bench_ref_orderline (order_id, sku_id, product_name, sku_spec, quantity,"
+    " unit_price_fen, line_total_fen) VALUES (%s, %s, %s, %s, 1, %s, %s)"
+)
+INSERT_AUDIT = (
+    "INSERT INTO bench_ref_audit (occurred_at, actor_label, action, target_type, target_id,"
+    " scope_path, channel, details)"
+    " VALUES (now(), '', 'orders.placed', 'orders.order', %s, %s, 'system', %s)"
+)
+RESERVE = (  # the guarded stock UPDATE, as in shequn.orders.actions.place_order
+    "UPDATE bench_ref_stock SET quantity_allocated = quantity_allocated + 1"
+    " WHERE store_id = %s AND sku_id = %s AND quantity >= quantity_allocated + 1"
+)
+VERIFY = (  # stock rows whose allocation disagrees with the lines written for their SKU
+    "SELECT count(*) FROM bench_ref_stock s LEFT JOIN (SELECT sku_id, sum(quantity) AS units"
+    " FROM bench_ref_orderline GROUP BY sku_id) l ON l.sku_id = s.sku_id"
+    " WHERE s.quantity_allocated <> coalesce(l.units, 0) OR s.quantity_allocated > s.quantity"
+)
+FINGERPRINT = "f" * 64  # the real one is a sha256 hex digest of the request
+
+
+def connect_raw() -> Any:
+    import psycopg
+
+    return psycopg.connect(f"{PG_SERVER}/{PG_DB}", autocommit=True)  # explicit BEGIN below
+
+
+def run_reference(world: World) -> tuple[Run, int]:
+    """One reference run on freshly created tables: (the run, oversold stock rows)."""
+    with connect_raw() as conn:
+        for statement in DDL:
+            conn.execute(statement)
+        conn.execute(SEED, (world.store_id, STOCK, world.sku_ids))
+        skus = {
+            sku_id: (name, spec, price)
+            for sku_id, name, spec, price in conn.execute(
+                "SELECT s.id, p.name, s.spec, s.price_fen FROM catalog_sku s"
+                " JOIN catalog_product p ON p.id = s.product_id WHERE s.id = ANY(%s)",
+                (world.sku_ids,),
+            )
+        }
+    member_ids = [member.pk for member in world.members]
+    day = time.strftime("%y%m%d")
+
+    def attempt(conn: Any, n: int) -> str:
+        sku_id = world.sku_ids[n % SKUS]
+        name, spec, price = skus[sku_id]
+        member_id = member_ids[n]
+        conn.execute("BEGIN")
+        try:
+            order_row = (f"{day}{n:012d}", price, price, f"k{n}", FINGERPRINT)
+            ids = (world.chain_id, member_id, world.store_id)
+            order_id = conn.execute(INSERT_ORDER, order_row + ids).fetchone()[0]
+            conn.execute(INSERT_LINE, (order_id, sku_id, name, spec, price, price))
+            details = {"member": member_id, "total_fen": price, "channel": "organic"}
+            conn.execute(INSERT_AUDIT, (str(order_id), world.store_path, json.dumps(details)))
+            if conn.execute(RESERVE, (world.store_id, sku_id)).rowcount == 0:
+                conn.execute("ROLLBACK")
+                return "out_of_stock"
+            conn.execute("COMMIT")
+        except Exception:
+            with contextlib.suppress(Exception):  # the error that matters is the first one
+                conn.execute("ROLLBACK")
+            raise
+        return "placed"
+
+    run = run_threads(attempt, connect_raw, lambda conn: conn.close())
+    with connect_raw() as conn:
+        oversold = conn.execute(VERIFY).fetchone()[0]
+    return run, oversold
+
+
+# --- the run ---------------------------------------------------------------------------------------
+def recreate_database() -> None:
+    import psycopg
+
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {PG_DB}")
+
+
+def main() -> int:
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
+    except OSError:
+        log("orders: nothing answers on 127.0.0.1:5432, skipping (PostgreSQL only)")
+        return 0
+    recreate_database()
+    os.environ["DATABASE_URL"] = f"{PG_SERVER}/{PG_DB}"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "shequn.settings.dev"
+    os.environ["DEBUG"] = "0"  # the dev settings default to DEBUG, which logs every query
+    os.chdir(ROOT)  # the settings put var/ under the working directory
+
+    import django
+    from django.core.management import call_command
+    from django.db import connection, connections
+
+    django.setup()
+    assert connection.vendor == "postgresql", f"DATABASE_URL points at {connection.vendor}"
+    started = time.perf_counter()
+    call_command("migrate", verbosity=0)
+    world = build_world()
+    connections.close_all()
+    log(f"[postgresql] set up in {time.perf_counter() - started:.1f} s")
+    log(
+        f"[postgresql] {WORKERS} threads, {ATTEMPTS} one-unit orders"
+        f" round-robin over {SKUS} SKUs of {STOCK} units"
+    )
+    actions = run_actions(world)
+    oversold, orders_written = count_oversold_actions(world)
+    connections.close_all()
+    log(f"[postgresql] actions:   {actions.summary()}")
+    references = []
+    for i in range(REFERENCE_REPEATS):
+        reference, reference_oversold = run_reference(world)
+        oversold += reference_oversold
+        references.append(reference)
+        log(f"[postgresql] reference {i + 1}/{REFERENCE_REPEATS}: {reference.summary()}")
+    reference = sorted(references, key=lambda run: run.orders_per_s)[len(references) // 2]
+    result = {
+        "bench": "orders",
+        "db": "postgresql",
+        "workers": WORKERS,
+        "attempts": ATTEMPTS,
+        "orders_per_s": round(actions.orders_per_s, 1),
+        "reference_orders_per_s": round(reference.orders_per_s, 1),
+        "ratio": round(actions.orders_per_s / reference.orders_per_s, 3),
+        "p99_ms": round(actions.percentile_ms(99), 2),
+        "reference_p99_ms": round(reference.percentile_ms(99), 2),
+        "oversold": oversold,
+    }
+    print(json.dumps(result), flush=True)
+    placed_everywhere = all(run.outcomes["placed"] == ATTEMPTS for run in [actions, *references])
+    if oversold or orders_written != ATTEMPTS or not placed_everywhere:
+        log(
+            f"[postgresql] FAILED: oversold={oversold}, orders written={orders_written},"
+            " or not every attempt placed an order"
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
