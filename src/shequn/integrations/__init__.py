@@ -1,0 +1,1 @@
+"""Adapters for the outside world (payment gateway, chat platform), in their published formats."""
