@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.db import connections
@@ -171,3 +171,79 @@ def make_sku(
             acting=chain.admin, store=store, sku=sku, delta=quantity, reason="receipt"
         )
     return sku
+
+
+@dataclass
+class FakeWechatPay:
+    """Self-generated platform key and APIv3 key, installed into settings for the test."""
+
+    platform_key: Any
+    serial: str
+    apiv3_key: bytes
+    mchid: str = "1900000001"
+    appid: str = "wxd678efh567hg6787"
+
+    def notification(
+        self,
+        order: Any,
+        *,
+        amount: int | None = None,
+        mchid: str | None = None,
+        transaction_id: str | None = None,
+        notification_id: str | None = None,
+        timestamp: int | None = None,
+    ) -> Any:
+        from shequn.integrations.wechatpay.signing import build_notification
+
+        return build_notification(
+            event_type="TRANSACTION.SUCCESS",
+            resource={
+                "mchid": mchid or self.mchid,
+                "appid": self.appid,
+                "out_trade_no": order.number,
+                "transaction_id": transaction_id or f"4200{order.number}",
+                "trade_type": "JSAPI",
+                "trade_state": "SUCCESS",
+                "success_time": "2026-11-24T18:30:00+08:00",
+                "payer": {"openid": "o-test-payer"},
+                "amount": {
+                    "total": order.total_fen if amount is None else amount,
+                    "currency": "CNY",
+                },
+            },
+            platform_key=self.platform_key,
+            platform_serial=self.serial,
+            apiv3_key=self.apiv3_key,
+            notification_id=notification_id,
+            timestamp=timestamp,
+        )
+
+    def post(self, client: Client, signed: Any) -> Any:
+        headers = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in signed.headers.items()}
+        return client.post(
+            "/webhooks/wechatpay/notify",
+            data=signed.body,
+            content_type="application/json",
+            **headers,
+        )
+
+
+@pytest.fixture
+def wechatpay(settings: Any) -> FakeWechatPay:
+    import secrets
+
+    from shequn.integrations.wechatpay.crypto import generate_private_key, public_pem
+
+    key = generate_private_key()
+    fake = FakeWechatPay(
+        platform_key=key,
+        serial="PUB_KEY_ID_0114232134912410000000000001",
+        apiv3_key=secrets.token_hex(16).encode(),
+    )
+    settings.SHEQUN_WECHATPAY = {
+        "MCHID": fake.mchid,
+        "APPID": fake.appid,
+        "APIV3_KEY": fake.apiv3_key.decode(),
+        "PLATFORM_PUBLIC_KEYS": {fake.serial: public_pem(key.public_key()).decode()},
+    }
+    return fake

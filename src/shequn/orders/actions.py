@@ -31,7 +31,16 @@ from shequn.org.models import NodeKind, OrgNode, Staff
 from shequn.org.roles import Perm
 from shequn.org.scoping import require_perm
 
-from .models import Fulfilment, Order, OrderChannel, OrderLine, OrderStatus
+from .models import (
+    Fulfilment,
+    Order,
+    OrderChannel,
+    OrderLine,
+    OrderStatus,
+    Payment,
+    PaymentNotification,
+    PaymentStatus,
+)
 from .states import transition
 
 PAYMENT_WINDOW = timedelta(minutes=15)
@@ -292,3 +301,97 @@ def sweep_expired_orders(
                 time.sleep(pause_s)  # go easy on a busy database
         if len(due) < batch:
             return closed
+
+
+# --- payments ------------------------------------------------------------------------------
+class PaymentMismatch(RuleViolation):
+    """A verified notification that does not match our order: refuse it, change nothing."""
+
+    default_code = "payment_mismatch"
+
+
+@dataclass(frozen=True)
+class PaymentReport:
+    """What a payment platform says happened, already verified by its adapter."""
+
+    notification_id: str
+    out_trade_no: str
+    transaction_id: str
+    amount_fen: int
+    mchid: str
+    appid: str
+    succeeded_at: datetime
+    payer_openid: str = ""
+
+
+def record_payment(
+    report: PaymentReport, *, expected_mchid: str, expected_appid: str, provider: str = "wechatpay"
+) -> str:
+    """Apply a payment success exactly once. Returns the outcome: ``paid``, ``duplicate``,
+    ``refund_required`` (paid after close, or paid twice).
+
+    The notification id and the transaction id are both unique keys, and the order row is locked
+    before its state is read, so duplicates — sequential or concurrent — make one transition.
+    """
+    if report.mchid != expected_mchid or report.appid != expected_appid:
+        raise PaymentMismatch("商户号或应用 ID 与本商户不符")
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                PaymentNotification.objects.create(
+                    provider=provider,
+                    notification_id=report.notification_id,
+                    event_type="TRANSACTION.SUCCESS",
+                    out_trade_no=report.out_trade_no,
+                    transaction_id=report.transaction_id,
+                    outcome="processing",
+                )
+        except IntegrityError:
+            return "duplicate"
+        order = (
+            Order.objects.select_for_update()
+            .select_related("store")
+            .filter(number=report.out_trade_no)
+            .first()
+        )
+        if order is None:
+            raise PaymentMismatch(f"订单不存在: {report.out_trade_no}")
+        if report.amount_fen != order.total_fen:
+            raise PaymentMismatch(
+                f"支付金额 {report.amount_fen} 分与订单应付 {order.total_fen} 分不符"
+            )
+        if Payment.objects.filter(provider=provider, transaction_id=report.transaction_id).exists():
+            outcome = "duplicate"  # a new notification id for a payment we already booked
+        else:
+            if order.status == OrderStatus.PENDING_PAYMENT:
+                transition(
+                    order.pk,
+                    OrderStatus.PENDING_PAYMENT,
+                    OrderStatus.PAID,
+                    paid_at=report.succeeded_at,
+                )
+                outcome = "paid"
+            else:  # closed (paid too late) or paid twice: keep the money's trace, give it back
+                outcome = "refund_required"
+            Payment.objects.create(
+                order=order,
+                provider=provider,
+                out_trade_no=report.out_trade_no,
+                transaction_id=report.transaction_id,
+                amount_fen=report.amount_fen,
+                status=PaymentStatus.SUCCEEDED,
+                payer_openid=report.payer_openid[:128],
+                succeeded_at=report.succeeded_at,
+                refund_required=outcome == "refund_required",
+            )
+            record_audit(
+                None,
+                "orders.paid" if outcome == "paid" else "orders.paid_needs_refund",
+                target=order,
+                scope_path=order.store.path,
+                details={"transaction_id": report.transaction_id, "amount_fen": report.amount_fen},
+            )
+        PaymentNotification.objects.filter(
+            provider=provider, notification_id=report.notification_id
+        ).update(outcome=outcome)
+    return outcome

@@ -119,3 +119,62 @@ class OrderLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_name} ×{self.quantity}"
+
+
+class PaymentStatus(models.TextChoices):
+    SUCCEEDED = "succeeded", "支付成功"
+
+
+class Payment(models.Model):
+    """A confirmed payment of an order. ``refund_required`` marks money we must give back: a
+    late success for a closed order, or a second payment of a paid one — never a re-open."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
+    provider = models.CharField(max_length=16, default="wechatpay")
+    out_trade_no = models.CharField("商户订单号", max_length=32)
+    transaction_id = models.CharField("支付平台单号", max_length=64)
+    amount_fen = models.PositiveIntegerField("金额(分)")
+    status = models.CharField(max_length=16, choices=PaymentStatus.choices)
+    payer_openid = models.CharField(max_length=128, blank=True)
+    succeeded_at = models.DateTimeField()
+    refund_required = models.BooleanField("需退款", default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "支付记录"
+        verbose_name_plural = "支付记录"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "transaction_id"], name="one_payment_per_transaction"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.out_trade_no} {self.transaction_id}"
+
+    @classmethod
+    def scope_q(cls, path: str) -> models.Q:
+        return models.Q(order__store__path__startswith=path)
+
+
+class PaymentNotification(models.Model):
+    """Every verified notification we acted on, by the platform's notification id (idempotency)."""
+
+    provider = models.CharField(max_length=16, default="wechatpay")
+    notification_id = models.CharField(max_length=64)
+    event_type = models.CharField(max_length=32)
+    out_trade_no = models.CharField(max_length=32, blank=True)
+    transaction_id = models.CharField(max_length=64, blank=True)
+    outcome = models.CharField(max_length=24)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "notification_id"], name="one_row_per_notification"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.notification_id} {self.outcome}"

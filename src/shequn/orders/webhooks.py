@@ -1,0 +1,83 @@
+"""Payment platform callbacks. The signature is the authentication: no session, no CSRF token.
+
+Answers follow WeChat Pay's rules: 204 when the notification is taken (also for a duplicate);
+4xx with ``{"code": "FAIL", "message": ...}`` when it is refused (nothing changed); 5xx with the
+same body when we failed, so the platform retries. Never 200 with FAIL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from shequn.core import timeutil
+from shequn.core.errors import DomainError
+from shequn.integrations.wechatpay.config import wechatpay_config
+from shequn.integrations.wechatpay.notifications import NotificationRejected, verify_notification
+
+from .actions import PaymentReport, record_payment
+
+logger = logging.getLogger("shequn.payments")
+
+
+def _fail(status: int, message: str) -> JsonResponse:
+    return JsonResponse(
+        {"code": "FAIL", "message": message},
+        status=status,
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+def _success_time(value: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return timeutil.now()
+    return moment if moment.tzinfo else timeutil.now()
+
+
+@csrf_exempt
+@require_POST
+def wechatpay_notify(request: HttpRequest) -> HttpResponse:
+    config = wechatpay_config()
+    raw = request.body  # the bytes as received: the signature covers exactly these
+    try:
+        notification = verify_notification(
+            request.headers,
+            raw,
+            platform_keys=config.platform_keys,
+            apiv3_key=config.apiv3_key,
+            now=time.time(),
+        )
+    except NotificationRejected as exc:
+        logger.warning("wechatpay notification refused: %s", exc.reason)
+        return _fail(401 if exc.reason != "bad_envelope" else 400, exc.message)
+    if notification.event_type != "TRANSACTION.SUCCESS":
+        logger.warning("wechatpay notification %s not handled yet", notification.event_type)
+        return _fail(501, f"暂不处理 {notification.event_type}")  # 5xx: WeChat retries later
+    resource = notification.resource
+    if resource.get("trade_state") != "SUCCESS":
+        return HttpResponse(status=204)
+    try:
+        report = PaymentReport(
+            notification_id=notification.id,
+            out_trade_no=str(resource["out_trade_no"]),
+            transaction_id=str(resource["transaction_id"]),
+            amount_fen=int(resource["amount"]["total"]),
+            mchid=str(resource["mchid"]),
+            appid=str(resource["appid"]),
+            succeeded_at=_success_time(str(resource.get("success_time", ""))),
+            payer_openid=str(resource.get("payer", {}).get("openid", "")),
+        )
+        record_payment(report, expected_mchid=config.mchid, expected_appid=config.appid)
+    except (KeyError, TypeError, ValueError):
+        return _fail(400, "通知内容缺少必要字段")
+    except DomainError as exc:
+        logger.error("wechatpay notification refused: %s (%s)", exc.message, exc.code)
+        return _fail(400, exc.message)
+    return HttpResponse(status=204)
