@@ -95,6 +95,7 @@ def write_bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
             "quantity": 1,
         },
         ("POST", "/api/orders/{order_id}/cancel"): {},
+        ("POST", "/api/orders/pickup"): {"store_id": b, "code": "12345678"},
     }
 
 

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from shequn.catalog.models import Sku, StockItem
+from shequn.catalog.models import MovementReason, Sku, StockItem, StockMovement
 from shequn.catalog.pricing import unit_price_fen
 from shequn.core import timeutil
 from shequn.core.audit import record_audit
@@ -369,6 +369,7 @@ def record_payment(
                     OrderStatus.PENDING_PAYMENT,
                     OrderStatus.PAID,
                     paid_at=report.succeeded_at,
+                    pickup_code=_new_pickup_code() if order.fulfilment == Fulfilment.PICKUP else "",
                 )
                 outcome = "paid"
             else:  # closed (paid too late) or paid twice: keep the money's trace, give it back
@@ -395,3 +396,70 @@ def record_payment(
             provider=provider, notification_id=report.notification_id
         ).update(outcome=outcome)
     return outcome
+
+
+# --- store pickup (自提核销) ----------------------------------------------------------------
+PICKUP_CODE = re.compile(r"^\d{8}$")
+
+
+def _new_pickup_code() -> str:
+    return f"{secrets.randbelow(10**8):08d}"
+
+
+def verify_pickup(*, acting: Staff, store: OrgNode, code: str) -> Order:
+    """Hand over a paid pickup order: the code works once. A second scan — even at the same
+    instant at another till — is refused with who used it and when."""
+    require_perm(acting, Perm.FULFIL_ORDERS)
+    if store.kind != NodeKind.STORE or not store.is_within(acting.node):
+        raise NotFound("门店不存在")
+    code = (code or "").strip()
+    if not PICKUP_CODE.match(code):
+        raise InvalidInput("提货码为 8 位数字", code="invalid_pickup_code")
+    order = (
+        Order.objects.filter(store=store, pickup_code=code)
+        .select_related("fulfilled_by__staff")
+        .first()
+    )
+    if order is None:
+        raise NotFound("提货码不存在", code="unknown_pickup_code")
+    now = timeutil.now()
+    with transaction.atomic():
+        if transition(
+            order.pk,
+            OrderStatus.PAID,
+            OrderStatus.FULFILLED,
+            fulfilled_at=now,
+            fulfilled_by=acting.user,
+        ):
+            for line in order.lines.order_by("sku_id"):
+                handed = StockItem.objects.filter(
+                    store=store,
+                    sku_id=line.sku_id,
+                    quantity_allocated__gte=line.quantity,
+                    quantity__gte=line.quantity,
+                ).update(
+                    quantity=F("quantity") - line.quantity,
+                    quantity_allocated=F("quantity_allocated") - line.quantity,
+                )
+                if not handed:
+                    raise RuntimeError(f"allocation missing for order {order.number}")
+                StockMovement.objects.create(
+                    store=store,
+                    sku_id=line.sku_id,
+                    delta=-line.quantity,
+                    reason=MovementReason.SALE,
+                    reference=order.number,
+                    actor=acting.user,
+                )
+            record_audit(acting.user, "orders.picked_up", target=order, scope_path=store.path)
+            order.refresh_from_db()
+            return order
+    order.refresh_from_db()
+    if order.status == OrderStatus.FULFILLED and order.fulfilled_at is not None:
+        who = order.fulfilled_by.staff.display_name if order.fulfilled_by else "未知"
+        raise RuleViolation(
+            f"该提货码已于 {timeutil.format_local(order.fulfilled_at)} 由 {who} 核销",
+            code="pickup_code_used",
+            details={"fulfilled_at": order.fulfilled_at.isoformat(), "fulfilled_by": who},
+        )
+    raise RuleViolation(f"订单{order.get_status_display()}, 不能提货", code="illegal_transition")

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from shequn.members.queries import phone_for
@@ -27,6 +27,11 @@ class LineOut(Schema):
     line_total_fen: int
 
 
+class PickupIn(Schema):
+    store_id: int
+    code: str = Field(..., min_length=1, max_length=16)
+
+
 class OrderOut(Schema):
     id: int
     number: str
@@ -46,6 +51,7 @@ class OrderOut(Schema):
     paid_at: datetime | None
     closed_at: datetime | None
     close_reason: str
+    fulfilled_at: datetime | None
     created_at: datetime
     lines: list[LineOut]
 
@@ -75,6 +81,15 @@ def list_orders(
     if channel is not None:
         qs = qs.filter(channel=channel)
     return qs
+
+
+@router.post("/pickup", response=OrderOut, summary="提货核销(每个提货码只能用一次)")
+def verify_pickup(request: HttpRequest, payload: PickupIn) -> Order:
+    staff = staff_of(request)
+    order = actions.verify_pickup(
+        acting=staff, store=access_node(staff, payload.store_id), code=payload.code
+    )
+    return access_order(staff, order.pk)
 
 
 @router.get("/{order_id}", response=OrderOut, summary="订单详情")

@@ -3,6 +3,7 @@ later; what the member agreed to pay may not). The payment deadline lives in the
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 from shequn.catalog.models import Sku
@@ -69,6 +70,12 @@ class Order(models.Model):
     paid_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     close_reason = models.CharField(max_length=32, blank=True)
+    # Store pickup (自提): the code is issued at payment and can be used once (核销).
+    pickup_code = models.CharField("提货码", max_length=8, blank=True)
+    fulfilled_at = models.DateTimeField(null=True, blank=True)
+    fulfilled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -82,6 +89,11 @@ class Order(models.Model):
             models.CheckConstraint(
                 condition=models.Q(total_fen__lte=models.F("subtotal_fen")),
                 name="order_total_within_subtotal",
+            ),
+            models.UniqueConstraint(
+                fields=["store", "pickup_code"],
+                condition=~models.Q(pickup_code=""),
+                name="pickup_code_unique_per_store",
             ),
         ]
         indexes = [models.Index(fields=["status", "payment_deadline"], name="order_due_idx")]

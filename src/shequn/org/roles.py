@@ -31,7 +31,8 @@ class Perm(StrEnum):
     MANAGE_CATALOG = "manage_catalog"  # suppliers, products, SKUs, prices (HQ)
     MANAGE_STOCK = "manage_stock"  # adjust and transfer stock in the own subtree
     VIEW_ORDERS = "view_orders"
-    MANAGE_ORDERS = "manage_orders"  # cancel, refund, fulfil
+    MANAGE_ORDERS = "manage_orders"  # cancel, refund
+    FULFIL_ORDERS = "fulfil_orders"  # verify pickup codes at the counter (核销)
 
 
 _ALL = frozenset(Perm)
@@ -69,6 +70,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
             Perm.MANAGE_STOCK,
             Perm.VIEW_ORDERS,
             Perm.MANAGE_ORDERS,
+            Perm.FULFIL_ORDERS,
             Perm.MANAGE_STAFF,
             Perm.VIEW_GROUPS,
             Perm.MANAGE_GROUPS,
@@ -83,6 +85,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
     Role.GROUP_OPERATOR: frozenset(
         {
             Perm.VIEW_ORDERS,
+            Perm.FULFIL_ORDERS,
             Perm.VIEW_GROUPS,
             Perm.MANAGE_GROUPS,
             Perm.VIEW_MEMBERS,
@@ -90,7 +93,9 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
             Perm.CREATE_INVITATIONS,
         }
     ),
-    Role.CASHIER: frozenset({Perm.VIEW_GROUPS, Perm.CREATE_INVITATIONS, Perm.VIEW_ORDERS}),
+    Role.CASHIER: frozenset(
+        {Perm.VIEW_GROUPS, Perm.CREATE_INVITATIONS, Perm.VIEW_ORDERS, Perm.FULFIL_ORDERS}
+    ),
     Role.SUPPLIER: frozenset(),
 }
 
