@@ -96,6 +96,7 @@ def write_bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
         },
         ("POST", "/api/orders/{order_id}/cancel"): {},
         ("POST", "/api/orders/pickup"): {"store_id": b, "code": "12345678"},
+        ("POST", "/api/orders/{order_id}/refunds"): {"amount_fen": 1, "reason": "探针"},
     }
 
 

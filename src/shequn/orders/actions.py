@@ -40,6 +40,7 @@ from .models import (
     Payment,
     PaymentNotification,
     PaymentStatus,
+    Refund,
 )
 from .states import transition
 
@@ -463,3 +464,49 @@ def verify_pickup(*, acting: Staff, store: OrgNode, code: str) -> Order:
             details={"fulfilled_at": order.fulfilled_at.isoformat(), "fulfilled_by": who},
         )
     raise RuleViolation(f"订单{order.get_status_display()}, 不能提货", code="illegal_transition")
+
+
+# --- refunds -------------------------------------------------------------------------------
+def request_refund(*, acting: Staff, order: Order, amount_fen: int, reason: str) -> Refund:
+    """Open a refund of ``amount_fen`` against the order's payment.
+
+    Σ refunds ≤ paid is kept by the database: the payment's ``refunded_fen`` only grows through a
+    guarded UPDATE (``refunded_fen + amount <= amount_fen``) under a CHECK constraint, so two
+    clerks refunding at once can never exceed what was paid. The call to the gateway happens
+    after commit (outbox), never inside this transaction.
+    """
+    require_perm(acting, Perm.MANAGE_ORDERS)
+    if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or amount_fen < 1:
+        raise InvalidInput("退款金额须为正整数分", code="invalid_amount")
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 100:
+        raise InvalidInput("请填写退款原因(不超过100字)", code="invalid_reason")
+    payment = order.payments.order_by("id").first()
+    if payment is None:
+        raise RuleViolation("订单未支付, 无需退款", code="not_paid")
+    with transaction.atomic():
+        reserved = Payment.objects.filter(
+            pk=payment.pk, refunded_fen__lte=F("amount_fen") - amount_fen
+        ).update(refunded_fen=F("refunded_fen") + amount_fen)
+        if not reserved:
+            payment.refresh_from_db()
+            raise RuleViolation(
+                f"可退金额不足: 已支付 {payment.amount_fen} 分, 已退或退款中 {payment.refunded_fen} 分",
+                code="refund_exceeds_payment",
+            )
+        refund = Refund.objects.create(
+            order=order,
+            payment=payment,
+            out_refund_no=f"R{order.number}{secrets.randbelow(10**4):04d}",
+            amount_fen=amount_fen,
+            reason=reason,
+            requested_by=acting.user,
+        )
+        record_audit(
+            acting.user,
+            "orders.refund_requested",
+            target=refund,
+            scope_path=order.store.path,
+            details={"order": order.number, "amount_fen": amount_fen, "reason": reason},
+        )
+    return refund

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from shequn.members.queries import phone_for
@@ -12,7 +12,7 @@ from shequn.org.api import staff_of
 from shequn.org.scoping import access_node
 
 from . import actions
-from .models import Order, OrderChannel, OrderStatus
+from .models import Order, OrderChannel, OrderStatus, Refund
 from .queries import access_order, visible_orders
 
 router = Router(tags=["订单"])
@@ -30,6 +30,20 @@ class LineOut(Schema):
 class PickupIn(Schema):
     store_id: int
     code: str = Field(..., min_length=1, max_length=16)
+
+
+class RefundIn(Schema):
+    amount_fen: int = Field(..., ge=1, strict=True, description="退款金额(分)")
+    reason: str = Field(..., min_length=1, max_length=100)
+
+
+class RefundOut(Schema):
+    id: int
+    out_refund_no: str
+    amount_fen: int
+    reason: str
+    status: str
+    created_at: datetime
 
 
 class OrderOut(Schema):
@@ -103,3 +117,13 @@ def cancel_order(request: HttpRequest, order_id: int) -> Order:
     order = access_order(staff, order_id)
     actions.cancel_unpaid_order(order=order, acting=staff)
     return access_order(staff, order_id)
+
+
+@router.post("/{order_id}/refunds", response={201: RefundOut}, summary="发起退款(部分或全额)")
+def request_refund(request: HttpRequest, order_id: int, payload: RefundIn) -> Status[Refund]:
+    staff = staff_of(request)
+    order = access_order(staff, order_id)
+    refund = actions.request_refund(
+        acting=staff, order=order, amount_fen=payload.amount_fen, reason=payload.reason
+    )
+    return Status(201, refund)

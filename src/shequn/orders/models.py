@@ -150,6 +150,8 @@ class Payment(models.Model):
     payer_openid = models.CharField(max_length=128, blank=True)
     succeeded_at = models.DateTimeField()
     refund_required = models.BooleanField("需退款", default=False)
+    # Σ of this payment's refunds that are requested or done (closed refunds give it back).
+    refunded_fen = models.PositiveIntegerField("已退/退款中(分)", default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -159,7 +161,11 @@ class Payment(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["provider", "transaction_id"], name="one_payment_per_transaction"
-            )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(refunded_fen__lte=models.F("amount_fen")),
+                name="refunds_within_payment",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -190,3 +196,43 @@ class PaymentNotification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.notification_id} {self.outcome}"
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending", "退款中"
+    SUCCEEDED = "succeeded", "已退款"
+    CLOSED = "closed", "退款关闭"
+    ABNORMAL = "abnormal", "退款异常"  # not final: needs a person (WeChat REFUND.ABNORMAL)
+
+
+class Refund(models.Model):
+    """A refund is its own record, never an edit of the payment; partial or full."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    out_refund_no = models.CharField("退款单号", max_length=32, unique=True)
+    amount_fen = models.PositiveIntegerField("退款金额(分)")
+    reason = models.CharField("原因", max_length=100)
+    status = models.CharField(
+        max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "退款"
+        verbose_name_plural = "退款"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount_fen__gt=0), name="refund_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.out_refund_no} {self.amount_fen}"
+
+    @classmethod
+    def scope_q(cls, path: str) -> models.Q:
+        return models.Q(order__store__path__startswith=path)
