@@ -5,14 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .models import PriceTier, Sku
+from .models import Sku
 
 
-def unit_price_fen(sku: Sku, quantity: int, tiers: Iterable[PriceTier] | None = None) -> int:
-    """The tier with the largest ``min_quantity`` not above ``quantity``, else the list price."""
-    best = sku.price_fen
-    best_min = 0
-    for tier in tiers if tiers is not None else sku.tiers.all():
-        if best_min < tier.min_quantity <= quantity:
-            best, best_min = tier.unit_price_fen, tier.min_quantity
+def tiered_unit_price(list_price_fen: int, quantity: int, tiers: Iterable[tuple[int, int]]) -> int:
+    """The tier with the largest ``min_quantity`` not above ``quantity``, else the list price.
+    ``tiers`` are (min_quantity, unit_price_fen) pairs."""
+    best, best_min = list_price_fen, 0
+    for min_quantity, unit_price in tiers:
+        if best_min < min_quantity <= quantity:
+            best, best_min = unit_price, min_quantity
     return best
+
+
+def unit_price_fen(sku: Sku, quantity: int) -> int:
+    return tiered_unit_price(
+        sku.price_fen, quantity, sku.tiers.values_list("min_quantity", "unit_price_fen")
+    )

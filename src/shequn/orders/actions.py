@@ -20,11 +20,18 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from shequn.catalog.models import MovementReason, Sku, StockItem, StockMovement
-from shequn.catalog.pricing import unit_price_fen
+from shequn.catalog.models import MovementReason, Sku, StockMovement
+from shequn.catalog.pricing import tiered_unit_price
+from shequn.catalog.stock import (
+    SellableSku,
+    hand_over_stock,
+    release_stock,
+    reserve_stock,
+    sellable_skus,
+)
 from shequn.core import timeutil
 from shequn.core.audit import record_audit
-from shequn.core.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from shequn.core.errors import Conflict, DomainError, InvalidInput, NotFound, RuleViolation
 from shequn.groups.models import CustomerGroup
 from shequn.members.models import Member
 from shequn.org.models import NodeKind, OrgNode, Staff
@@ -96,12 +103,32 @@ def _new_number(now: datetime) -> str:
 
 
 def _existing(member: Member, key: str, fingerprint: str) -> PlacedOrder | None:
-    order = Order.objects.filter(member=member, idempotency_key=key).first()
+    order = Order.objects.filter(member=member, idempotency_key=key).order_by().first()
     if order is None:
         return None
     if order.request_fingerprint != fingerprint:
         raise Conflict("该请求编号已用于另一笔订单, 请勿重复使用", code="idempotency_key_reused")
     return PlacedOrder(order=order, created=False)
+
+
+def _sellable(member: Member, store: OrgNode, quantities: dict[int, int]) -> dict[int, SellableSku]:
+    """What the store can sell of the request, or the precise reason it cannot."""
+    skus = sellable_skus(store_id=store.pk, chain_id=member.chain_id, quantities=quantities)
+    absent = set(quantities) - set(skus)
+    if absent:  # the slow path only: tell an unknown SKU from one this store does not sell
+        known = dict(
+            Sku.objects.filter(pk__in=absent, chain_id=member.chain_id)
+            .order_by()
+            .values_list("pk", "code")
+        )
+        unknown = sorted(absent - set(known))
+        if unknown:
+            raise NotFound(f"商品不存在: {unknown}", code="unknown_sku")
+        raise RuleViolation(f"{store.name}不售: {'、'.join(known.values())}", code="not_sold_here")
+    for sku in skus.values():
+        if not sku.on_sale:
+            raise RuleViolation(f"「{sku}」已下架", code="not_on_sale")
+    return skus
 
 
 def place_order(
@@ -146,33 +173,21 @@ def place_order(
         fulfilment=fulfilment,
         address=delivery_address,
     )
-    replay = _existing(member, idempotency_key, fingerprint)
-    if replay is not None:
-        return replay
-
-    skus = {
-        sku.pk: sku
-        for sku in Sku.objects.filter(pk__in=quantities, chain_id=member.chain_id)
-        .select_related("product")
-        .prefetch_related("tiers")
-    }
-    missing = set(quantities) - set(skus)
-    if missing:
-        raise NotFound(f"商品不存在: {sorted(missing)}", code="unknown_sku")
-    for sku in skus.values():
-        if not (sku.is_active and sku.product.is_active):
-            raise RuleViolation(f"「{sku}」已下架", code="not_on_sale")
-    stocked = set(
-        StockItem.objects.filter(store=store, sku_id__in=quantities).values_list(
-            "sku_id", flat=True
-        )
-    )
-    if stocked != set(quantities):
-        names = "、".join(str(skus[s]) for s in sorted(set(quantities) - stocked))
-        raise RuleViolation(f"{store.name}不售: {names}", code="not_sold_here")
-
+    try:
+        skus = _sellable(member, store, quantities)
+    except DomainError:
+        # A retry of an order that was placed (the catalog may have changed since) gets its
+        # order back; anything else gets the error.
+        replay = _existing(member, idempotency_key, fingerprint)
+        if replay is not None:
+            return replay
+        raise
     priced = [
-        (skus[sku_id], quantity, unit_price_fen(skus[sku_id], quantity, skus[sku_id].tiers.all()))
+        (
+            skus[sku_id],
+            quantity,
+            tiered_unit_price(skus[sku_id].price_fen, quantity, skus[sku_id].tiers),
+        )
         for sku_id, quantity in sorted(quantities.items())
     ]
     subtotal = sum(price * quantity for _, quantity, price in priced)
@@ -199,8 +214,8 @@ def place_order(
             OrderLine.objects.bulk_create(
                 OrderLine(
                     order=order,
-                    sku=sku,
-                    product_name=sku.product.name,
+                    sku_id=sku.sku_id,
+                    product_name=sku.product_name,
                     sku_spec=sku.spec,
                     quantity=quantity,
                     unit_price_fen=price,
@@ -217,11 +232,8 @@ def place_order(
             )
             # Hot rows last, in SKU id order: reserve or fail the whole order.
             for sku, quantity, _ in priced:
-                reserved = StockItem.objects.filter(
-                    store=store, sku=sku, quantity__gte=F("quantity_allocated") + quantity
-                ).update(quantity_allocated=F("quantity_allocated") + quantity)
-                if not reserved:
-                    raise OutOfStock(f"「{sku}」库存不足", details={"sku_id": sku.pk})
+                if not reserve_stock(store_id=store.pk, sku_id=sku.sku_id, quantity=quantity):
+                    raise OutOfStock(f"「{sku}」库存不足", details={"sku_id": sku.sku_id})
     except IntegrityError:
         # A concurrent request with the same key won the insert; answer with its order.
         replay = _existing(member, idempotency_key, fingerprint)
@@ -244,10 +256,10 @@ def _release(order: Order, *, reason: str, actor: Staff | None, now: datetime) -
         if not closed:
             return False
         for line in order.lines.order_by("sku_id"):
-            released = StockItem.objects.filter(
-                store_id=order.store_id, sku_id=line.sku_id, quantity_allocated__gte=line.quantity
-            ).update(quantity_allocated=F("quantity_allocated") - line.quantity)
-            if not released:  # the ledger of allocations is broken: refuse to guess
+            if not release_stock(
+                store_id=order.store_id, sku_id=line.sku_id, quantity=line.quantity
+            ):
+                # The allocations no longer add up: refuse to guess.
                 raise RuntimeError(f"allocation missing for order {order.number} sku {line.sku_id}")
         record_audit(
             actor.user if actor else None,
@@ -433,16 +445,9 @@ def verify_pickup(*, acting: Staff, store: OrgNode, code: str) -> Order:
             fulfilled_by=acting.user,
         ):
             for line in order.lines.order_by("sku_id"):
-                handed = StockItem.objects.filter(
-                    store=store,
-                    sku_id=line.sku_id,
-                    quantity_allocated__gte=line.quantity,
-                    quantity__gte=line.quantity,
-                ).update(
-                    quantity=F("quantity") - line.quantity,
-                    quantity_allocated=F("quantity_allocated") - line.quantity,
-                )
-                if not handed:
+                if not hand_over_stock(
+                    store_id=store.pk, sku_id=line.sku_id, quantity=line.quantity
+                ):
                     raise RuntimeError(f"allocation missing for order {order.number}")
                 StockMovement.objects.create(
                     store=store,
