@@ -18,14 +18,10 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
-import time
-from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from _common import Run, log, phone, run_threads
 
 ROOT = Path(__file__).resolve().parent.parent
 SQLITE_PATH = ROOT / "var" / "bench" / "group_join.sqlite3"
@@ -36,67 +32,6 @@ ATTEMPTS = 2000
 GROUPS = 5
 CAPACITY = 500  # GROUPS * CAPACITY >= ATTEMPTS: every attempt should get in
 PASSWORD = "Bench-pass-2026!"  # noqa: S105 - throwaway staff in a throwaway database
-
-
-def phone(n: int) -> str:
-    return f"+86138{n:08d}"
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-@dataclass
-class Run:
-    wall_s: float
-    latencies_s: list[float]
-    outcomes: Counter[str]
-
-    @property
-    def joins_per_s(self) -> float:
-        return self.outcomes["joined"] / self.wall_s
-
-    def percentile_ms(self, q: int) -> float:
-        ordered = sorted(self.latencies_s)
-        return 1000 * ordered[max(0, -(-q * len(ordered) // 100) - 1)]  # nearest rank
-
-    def summary(self) -> str:
-        p50, p99 = self.percentile_ms(50), self.percentile_ms(99)
-        return f"{self.wall_s:.2f} s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, {dict(self.outcomes)}"
-
-
-def run_threads(
-    attempt: Callable[[Any, int], str], connect: Callable[[], Any], close: Callable[[Any], None]
-) -> Run:
-    """W threads pull attempt numbers from one shared counter; each thread has one connection."""
-    lock = threading.Lock()
-    numbers = iter(range(ATTEMPTS))
-
-    def worker() -> Run:
-        mine = Run(0.0, [], Counter())
-        handle = connect()
-        try:
-            while True:
-                with lock:
-                    n = next(numbers, None)
-                if n is None:
-                    return mine
-                started = time.perf_counter()
-                try:
-                    outcome = attempt(handle, n)
-                except Exception as exc:  # counted; the leg fails if not every attempt joined
-                    outcome = type(exc).__name__
-                mine.latencies_s.append(time.perf_counter() - started)
-                mine.outcomes[outcome] += 1
-        finally:
-            close(handle)
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        parts = [future.result() for future in [pool.submit(worker) for _ in range(WORKERS)]]
-    wall_s = time.perf_counter() - started
-    latencies = [latency for part in parts for latency in part.latencies_s]
-    return Run(wall_s, latencies, sum((part.outcomes for part in parts), Counter()))
 
 
 # --- actions side ------------------------------------------------------------------------------
@@ -149,7 +84,14 @@ def run_actions(codes: list[str]) -> Run:
             return exc.code
         return "joined"
 
-    return run_threads(attempt, lambda: None, lambda _handle: connections.close_all())
+    return run_threads(
+        attempt,
+        lambda: None,
+        lambda _handle: connections.close_all(),
+        attempts=ATTEMPTS,
+        workers=WORKERS,
+        success="joined",
+    )
 
 
 def count_overfilled() -> int:
@@ -222,7 +164,14 @@ def run_reference(db: str) -> Run:
             raise
         return "joined"
 
-    return run_threads(attempt, lambda: connect_raw(db), lambda conn: conn.close())
+    return run_threads(
+        attempt,
+        lambda: connect_raw(db),
+        lambda conn: conn.close(),
+        attempts=ATTEMPTS,
+        workers=WORKERS,
+        success="joined",
+    )
 
 
 # --- one database leg per process ----------------------------------------------------------------
@@ -248,9 +197,9 @@ def run_leg(db: str) -> int:
         "db": db,
         "workers": WORKERS,
         "attempts": ATTEMPTS,
-        "joins_per_s": round(actions.joins_per_s, 1),
-        "reference_joins_per_s": round(reference.joins_per_s, 1),
-        "ratio": round(actions.joins_per_s / reference.joins_per_s, 3),
+        "joins_per_s": round(actions.per_s, 1),
+        "reference_joins_per_s": round(reference.per_s, 1),
+        "ratio": round(actions.per_s / reference.per_s, 3),
         "overfilled": overfilled,
         "p99_ms": round(actions.percentile_ms(99), 2),
         "reference_p99_ms": round(reference.percentile_ms(99), 2),

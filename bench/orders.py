@@ -25,13 +25,12 @@ import json
 import os
 import socket
 import sys
-import threading
 import time
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from _common import Run, log, phone, run_threads
 
 if TYPE_CHECKING:
     from shequn.members.models import Member
@@ -46,78 +45,6 @@ STOCK = 100_000  # units per SKU at the store: SKUS * STOCK >> ATTEMPTS, every o
 MEMBERS = 4000  # one member per attempt
 REFERENCE_REPEATS = 3
 PASSWORD = "Bench-pass-2026!"  # noqa: S105 - throwaway staff in a throwaway database
-
-
-def phone(n: int) -> str:
-    return f"+86138{n:08d}"
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-@dataclass
-class Run:
-    wall_s: float
-    latencies_s: list[float] = field(default_factory=list)
-    outcomes: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def orders_per_s(self) -> float:
-        return self.outcomes["placed"] / self.wall_s
-
-    def percentile_ms(self, q: int) -> float:
-        ordered = sorted(self.latencies_s)
-        return 1000 * ordered[max(0, -(-q * len(ordered) // 100) - 1)]  # nearest rank
-
-    def summary(self) -> str:
-        p50, p99 = self.percentile_ms(50), self.percentile_ms(99)
-        return (
-            f"{self.wall_s:.2f} s, {self.orders_per_s:.0f} orders/s,"
-            f" p50 {p50:.2f} ms, p99 {p99:.2f} ms, {dict(self.outcomes)}"
-        )
-
-
-def run_threads(
-    attempt: Callable[[Any, int], str], connect: Callable[[], Any], close: Callable[[Any], None]
-) -> Run:
-    """W threads pull attempt numbers from one shared counter; each thread has one connection."""
-    lock = threading.Lock()
-    numbers = iter(range(ATTEMPTS))
-    parts: list[Run] = []
-
-    def worker() -> None:
-        mine = Run(0.0)
-        try:
-            handle = connect()
-            try:
-                while True:
-                    with lock:
-                        n = next(numbers, None)
-                    if n is None:
-                        return
-                    started = time.perf_counter()
-                    try:
-                        outcome = attempt(handle, n)
-                    except Exception as exc:  # counted; the leg fails if not every order placed
-                        outcome = type(exc).__name__
-                    mine.latencies_s.append(time.perf_counter() - started)
-                    mine.outcomes[outcome] += 1
-            finally:
-                close(handle)
-        finally:
-            with lock:
-                parts.append(mine)
-
-    threads = [threading.Thread(target=worker, name=f"bench-{i}") for i in range(WORKERS)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall_s = time.perf_counter() - started
-    latencies = [latency for part in parts for latency in part.latencies_s]
-    return Run(wall_s, latencies, sum((part.outcomes for part in parts), Counter()))
 
 
 # --- actions side ------------------------------------------------------------------------------
@@ -200,7 +127,14 @@ def run_actions(world: World) -> Run:
             return exc.code
         return "placed" if placed.created else "replayed"
 
-    return run_threads(attempt, lambda: None, lambda _handle: connections.close_all())
+    return run_threads(
+        attempt,
+        lambda: None,
+        lambda _handle: connections.close_all(),
+        attempts=ATTEMPTS,
+        workers=WORKERS,
+        success="placed",
+    )
 
 
 def count_oversold_actions(world: World) -> tuple[int, int]:
@@ -341,7 +275,14 @@ def run_reference(world: World) -> tuple[Run, int]:
             raise
         return "placed"
 
-    run = run_threads(attempt, connect_raw, lambda conn: conn.close())
+    run = run_threads(
+        attempt,
+        connect_raw,
+        lambda conn: conn.close(),
+        attempts=ATTEMPTS,
+        workers=WORKERS,
+        success="placed",
+    )
     with connect_raw() as conn:
         oversold = conn.execute(VERIFY).fetchone()[0]
     return run, oversold
@@ -393,15 +334,15 @@ def main() -> int:
         oversold += reference_oversold
         references.append(reference)
         log(f"[postgresql] reference {i + 1}/{REFERENCE_REPEATS}: {reference.summary()}")
-    reference = sorted(references, key=lambda run: run.orders_per_s)[len(references) // 2]
+    reference = sorted(references, key=lambda run: run.per_s)[len(references) // 2]
     result = {
         "bench": "orders",
         "db": "postgresql",
         "workers": WORKERS,
         "attempts": ATTEMPTS,
-        "orders_per_s": round(actions.orders_per_s, 1),
-        "reference_orders_per_s": round(reference.orders_per_s, 1),
-        "ratio": round(actions.orders_per_s / reference.orders_per_s, 3),
+        "orders_per_s": round(actions.per_s, 1),
+        "reference_orders_per_s": round(reference.per_s, 1),
+        "ratio": round(actions.per_s / reference.per_s, 3),
         "p99_ms": round(actions.percentile_ms(99), 2),
         "reference_p99_ms": round(reference.percentile_ms(99), 2),
         "oversold": oversold,
