@@ -89,3 +89,27 @@ def test_two_sweepers_release_each_order_once() -> None:
     item = StockItem.objects.get(store=chain.store_a, sku=sku)
     assert item.quantity_allocated == 0
     assert Order.objects.filter(status=OrderStatus.CLOSED).count() == 60
+
+
+def test_concurrent_retries_with_one_key_place_one_order() -> None:
+    chain = build_chain()
+    sku = make_sku(chain, stock={chain.store_a: 50})
+    member = Member.objects.create(chain=chain.hq, phone=phone(1), home_store=chain.store_a)
+
+    def retry(_: int) -> tuple[int, bool]:
+        try:
+            placed = place_order(
+                member=member,
+                store=chain.store_a,
+                lines=[LineRequest(sku.pk, 3)],
+                idempotency_key="tap-tap-tap",
+            )
+            return placed.order.pk, placed.created
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        results = list(pool.map(retry, range(10)))
+    assert len({order_id for order_id, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    assert StockItem.objects.get(store=chain.store_a, sku=sku).quantity_allocated == 3
