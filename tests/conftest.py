@@ -218,6 +218,36 @@ class FakeWechatPay:
             timestamp=timestamp,
         )
 
+    def refund_notification(
+        self, refund: Any, event_type: str, *, amount: int | None = None
+    ) -> Any:
+        from shequn.integrations.wechatpay.signing import build_notification
+
+        status = event_type.split(".")[1]
+        return build_notification(
+            event_type=event_type,
+            resource={
+                "mchid": self.mchid,
+                "out_trade_no": refund.order.number,
+                "transaction_id": f"4200{refund.order.number}",
+                "out_refund_no": refund.out_refund_no,
+                "refund_id": f"50{refund.out_refund_no}",
+                "refund_status": status,
+                "success_time": "2026-11-24T19:00:00+08:00",
+                "user_received_account": "招商银行信用卡0403",
+                "amount": {
+                    "total": refund.payment.amount_fen,
+                    "refund": refund.amount_fen if amount is None else amount,
+                    "payer_total": refund.payment.amount_fen,
+                    "payer_refund": refund.amount_fen if amount is None else amount,
+                },
+            },
+            platform_key=self.platform_key,
+            platform_serial=self.serial,
+            apiv3_key=self.apiv3_key,
+            original_type="refund",
+        )
+
     def post(self, client: Client, signed: Any) -> Any:
         headers = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in signed.headers.items()}
         return client.post(

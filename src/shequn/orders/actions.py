@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 
 from shequn.catalog.models import MovementReason, Sku, StockMovement
 from shequn.catalog.pricing import tiered_unit_price
@@ -48,6 +48,7 @@ from .models import (
     PaymentNotification,
     PaymentStatus,
     Refund,
+    RefundStatus,
 )
 from .states import transition
 
@@ -517,3 +518,112 @@ def request_refund(*, acting: Staff, order: Order, amount_fen: int, reason: str)
             details={"order": order.number, "amount_fen": amount_fen, "reason": reason},
         )
     return refund
+
+
+@dataclass(frozen=True)
+class RefundReport:
+    """A refund result from the platform (REFUND.SUCCESS / ABNORMAL / CLOSED), already verified."""
+
+    notification_id: str
+    event_type: str
+    out_refund_no: str
+    refund_fen: int
+    mchid: str
+
+
+REFUND_EVENTS = {
+    "REFUND.SUCCESS": RefundStatus.SUCCEEDED,
+    "REFUND.ABNORMAL": RefundStatus.ABNORMAL,
+    "REFUND.CLOSED": RefundStatus.CLOSED,
+}
+
+
+def record_refund_result(
+    report: RefundReport, *, expected_mchid: str, provider: str = "wechatpay"
+) -> str:
+    """Apply a refund notification exactly once; returns the refund's new status or ``duplicate``.
+
+    SUCCESS is final: when the order's refunds reach the paid amount it becomes refunded, and an
+    order not yet picked up gives its units back to the shelf. CLOSED (the refund failed) gives
+    the amount back to what may be refunded. ABNORMAL is not final: the refund waits for a person.
+    """
+    target = REFUND_EVENTS.get(report.event_type)
+    if target is None:
+        raise InvalidInput(f"未知的退款事件: {report.event_type}", code="unknown_event")
+    if report.mchid != expected_mchid:
+        raise PaymentMismatch("商户号与本商户不符")
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                PaymentNotification.objects.create(
+                    provider=provider,
+                    notification_id=report.notification_id,
+                    event_type=report.event_type,
+                    outcome="processing",
+                )
+        except IntegrityError:
+            return "duplicate"
+        refund = (
+            Refund.objects.select_for_update()
+            .select_related("order__store", "payment")
+            .filter(out_refund_no=report.out_refund_no)
+            .first()
+        )
+        if refund is None:
+            raise PaymentMismatch(f"退款单不存在: {report.out_refund_no}")
+        if report.refund_fen != refund.amount_fen:
+            raise PaymentMismatch(
+                f"退款金额 {report.refund_fen} 分与退款单 {refund.amount_fen} 分不符"
+            )
+        if refund.status in (RefundStatus.SUCCEEDED, RefundStatus.CLOSED):
+            if refund.status != target:
+                raise PaymentMismatch(
+                    f"退款单已{refund.get_status_display()}, 不能再变为{target.label}"
+                )
+            outcome = "duplicate"
+        elif refund.status == target:  # ABNORMAL again
+            outcome = "duplicate"
+        else:
+            outcome = target.value
+            now = timeutil.now()
+            Refund.objects.filter(pk=refund.pk).update(
+                status=target, finished_at=now if target != RefundStatus.ABNORMAL else None
+            )
+            if target == RefundStatus.CLOSED:
+                Payment.objects.filter(
+                    pk=refund.payment_id, refunded_fen__gte=refund.amount_fen
+                ).update(refunded_fen=F("refunded_fen") - refund.amount_fen)
+            elif target == RefundStatus.SUCCEEDED:
+                _close_if_fully_refunded(refund.order, refund.payment)
+            record_audit(
+                None,
+                f"orders.refund_{target.value}",
+                target=refund,
+                scope_path=refund.order.store.path,
+                details={"order": refund.order.number, "amount_fen": refund.amount_fen},
+            )
+        PaymentNotification.objects.filter(
+            provider=provider, notification_id=report.notification_id
+        ).update(outcome=outcome, out_trade_no=refund.order.number)
+    return outcome
+
+
+def _close_if_fully_refunded(order: Order, payment: Payment) -> None:
+    refunded = (
+        Refund.objects.filter(payment=payment, status=RefundStatus.SUCCEEDED).aggregate(
+            total=Sum("amount_fen")
+        )["total"]
+        or 0
+    )
+    if refunded < payment.amount_fen or payment.refund_required:
+        return  # partial, or money for an order that was never re-opened: status stays
+    if order.status == OrderStatus.PAID and transition(
+        order.pk, OrderStatus.PAID, OrderStatus.REFUNDED
+    ):
+        for line in order.lines.order_by("sku_id"):  # not picked up: the units go back on sale
+            if not release_stock(
+                store_id=order.store_id, sku_id=line.sku_id, quantity=line.quantity
+            ):
+                raise RuntimeError(f"allocation missing for order {order.number}")
+    elif order.status == OrderStatus.FULFILLED:
+        transition(order.pk, OrderStatus.FULFILLED, OrderStatus.REFUNDED)

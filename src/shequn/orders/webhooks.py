@@ -20,7 +20,13 @@ from shequn.core.errors import DomainError
 from shequn.integrations.wechatpay.config import wechatpay_config
 from shequn.integrations.wechatpay.notifications import NotificationRejected, verify_notification
 
-from .actions import PaymentReport, record_payment
+from .actions import (
+    REFUND_EVENTS,
+    PaymentReport,
+    RefundReport,
+    record_payment,
+    record_refund_result,
+)
 
 logger = logging.getLogger("shequn.payments")
 
@@ -57,10 +63,12 @@ def wechatpay_notify(request: HttpRequest) -> HttpResponse:
     except NotificationRejected as exc:
         logger.warning("wechatpay notification refused: %s", exc.reason)
         return _fail(401 if exc.reason != "bad_envelope" else 400, exc.message)
-    if notification.event_type != "TRANSACTION.SUCCESS":
-        logger.warning("wechatpay notification %s not handled yet", notification.event_type)
-        return _fail(501, f"暂不处理 {notification.event_type}")  # 5xx: WeChat retries later
     resource = notification.resource
+    if notification.event_type in REFUND_EVENTS:
+        return _refund(notification.id, notification.event_type, resource, config.mchid)
+    if notification.event_type != "TRANSACTION.SUCCESS":
+        logger.warning("wechatpay notification %s not handled", notification.event_type)
+        return _fail(501, f"暂不处理 {notification.event_type}")  # 5xx: WeChat retries later
     if resource.get("trade_state") != "SUCCESS":
         return HttpResponse(status=204)
     try:
@@ -79,5 +87,28 @@ def wechatpay_notify(request: HttpRequest) -> HttpResponse:
         return _fail(400, "通知内容缺少必要字段")
     except DomainError as exc:
         logger.error("wechatpay notification refused: %s (%s)", exc.message, exc.code)
+        return _fail(400, exc.message)
+    return HttpResponse(status=204)
+
+
+def _refund(
+    notification_id: str, event_type: str, resource: dict[str, object], mchid: str
+) -> HttpResponse:
+    try:
+        amount = resource["amount"]
+        if not isinstance(amount, dict):
+            raise TypeError("amount")
+        report = RefundReport(
+            notification_id=notification_id,
+            event_type=event_type,
+            out_refund_no=str(resource["out_refund_no"]),
+            refund_fen=int(amount["refund"]),
+            mchid=str(resource["mchid"]),
+        )
+        record_refund_result(report, expected_mchid=mchid)
+    except (KeyError, TypeError, ValueError):
+        return _fail(400, "通知内容缺少必要字段")
+    except DomainError as exc:
+        logger.error("wechatpay refund notification refused: %s (%s)", exc.message, exc.code)
         return _fail(400, exc.message)
     return HttpResponse(status=204)
