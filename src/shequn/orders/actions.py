@@ -32,6 +32,7 @@ from shequn.catalog.stock import (
 from shequn.core import timeutil
 from shequn.core.audit import record_audit
 from shequn.core.errors import Conflict, DomainError, InvalidInput, NotFound, RuleViolation
+from shequn.core.faults import crash_point
 from shequn.groups.models import CustomerGroup
 from shequn.members.models import Member
 from shequn.org.models import NodeKind, OrgNode, Staff
@@ -411,6 +412,7 @@ def record_payment(
         PaymentNotification.objects.filter(
             provider=provider, notification_id=report.notification_id
         ).update(outcome=outcome)
+        crash_point("payments.before_commit")  # crash tests: verified, written, not committed
     return outcome
 
 

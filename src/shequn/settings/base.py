@@ -6,6 +6,7 @@ Scale path: ``DATABASE_URL=postgresql://...``.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,16 @@ LOGGING: dict[str, Any] = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+}
+
+# --- WeChat Pay v3 merchant (empty: payments are not configured) ---------------------------
+# WECHATPAY_PLATFORM_KEYS is JSON: {"<Wechatpay-Serial>": "<PEM text or path>", ...}; list both
+# the platform certificate serial and the PUB_KEY_ID_… during the public-key migration.
+SHEQUN_WECHATPAY = {
+    "MCHID": os.environ.get("WECHATPAY_MCHID", ""),
+    "APPID": os.environ.get("WECHATPAY_APPID", ""),
+    "APIV3_KEY": os.environ.get("WECHATPAY_APIV3_KEY", ""),
+    "PLATFORM_PUBLIC_KEYS": json.loads(os.environ.get("WECHATPAY_PLATFORM_KEYS") or "{}"),
 }
 
 # --- Shequn business settings (platform-wide; per-store policy lives on the models) ---------
