@@ -166,6 +166,21 @@ SHEQUN_WECHATPAY = {
     "PLATFORM_PUBLIC_KEYS": json.loads(os.environ.get("WECHATPAY_PLATFORM_KEYS") or "{}"),
 }
 
+# --- Celery (scale path) ----------------------------------------------------------------------
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", CELERY_BROKER_URL or None)
+# Without a broker, tasks run in-process (the embedded default); with one, in workers.
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_ACKS_LATE = (
+    True  # a worker killed mid-task leaves it to be redelivered: tasks are idempotent
+)
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = "Asia/Shanghai"
+CELERY_BEAT_SCHEDULE = {
+    "due-deadlines": {"task": "shequn.orders.tasks.run_due_sweeps_task", "schedule": 30.0},
+}
+
 # --- Shequn business settings (platform-wide; per-store policy lives on the models) ---------
 SHEQUN = {
     # Invitation codes older than this are refused even if the row says otherwise.
