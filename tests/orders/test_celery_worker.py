@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from celery import Celery
 
 from shequn.catalog.models import StockItem
 from shequn.celery import app
@@ -34,14 +35,15 @@ def redis_answers() -> bool:
 
 
 @pytest.fixture
-def worker() -> Iterator[None]:
+def worker() -> Iterator[Celery]:
+    """A real worker process on the test broker, and a client app that sends tasks to it by
+    name (the project's own app stays as configured: eager, no broker)."""
     if not redis_answers():
         if os.environ.get("SHEQUN_REQUIRE_POSTGRES") == "1":  # CI: services are required
             pytest.fail("Redis does not answer on 127.0.0.1:6379 (scripts/ensure-redis.sh)")
         pytest.skip("Redis does not answer on 127.0.0.1:6379")
-    previous = {key: app.conf[key] for key in ("broker_url", "result_backend", "task_always_eager")}
-    app.conf.update(broker_url=BROKER, result_backend=BROKER, task_always_eager=False)
-    app.control.purge()
+    client = Celery("shequn-test-client", broker=BROKER, backend=BROKER)
+    client.control.purge()
     env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "DEBUG"}}
     env.update(DATABASE_URL=database_url(), CELERY_BROKER_URL=BROKER)
     process = subprocess.Popen(
@@ -51,17 +53,16 @@ def worker() -> Iterator[None]:
         stderr=subprocess.PIPE,
     )
     try:
-        yield
+        yield client
     finally:
         process.terminate()
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
-        app.conf.update(previous)
 
 
-def test_worker_runs_the_sweep_and_a_second_run_finds_nothing(worker: None) -> None:
+def test_worker_runs_the_sweep_and_a_second_run_finds_nothing(worker: Celery) -> None:
     chain = build_chain()
     sku = make_sku(chain, stock={chain.store_a: 100})
     Member.objects.bulk_create(
@@ -76,8 +77,8 @@ def test_worker_runs_the_sweep_and_a_second_run_finds_nothing(worker: None) -> N
         )
     Order.objects.update(payment_deadline=timeutil.now() - timedelta(minutes=1))
 
-    first = run_due_sweeps_task.delay()
-    second = run_due_sweeps_task.delay()  # a duplicate delivery, as acks_late allows
+    first = worker.send_task(run_due_sweeps_task.name)
+    second = worker.send_task(run_due_sweeps_task.name)  # a duplicate delivery (acks_late)
     assert first.get(timeout=120) == {"orders.payment_timeout": 12}
     assert second.get(timeout=120) == {"orders.payment_timeout": 0}
     assert Order.objects.filter(status=OrderStatus.CLOSED).count() == 12
