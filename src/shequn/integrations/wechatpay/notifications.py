@@ -49,18 +49,15 @@ def signed_message(timestamp: str, nonce: str, body: bytes) -> bytes:
     return timestamp.encode() + b"\n" + nonce.encode() + b"\n" + body + b"\n"
 
 
-def verify_notification(
+def verify_signature(
     headers: Mapping[str, str],
     raw_body: bytes,
     *,
     platform_keys: Mapping[str, PublicKey],
-    apiv3_key: bytes,
     now: float,
-) -> Notification:
-    """The decrypted notification, or NotificationRejected with a stable ``reason``.
-
-    ``raw_body`` must be the bytes as received: re-serialized JSON does not verify.
-    """
+) -> None:
+    """Check a platform-signed message (a notification or an API response), or raise
+    NotificationRejected. ``raw_body`` must be the bytes as received."""
     values = {name: _header(headers, name) for name in REQUIRED_HEADERS}
     missing = [name for name, value in values.items() if not value]
     if missing:
@@ -83,6 +80,21 @@ def verify_notification(
     message = signed_message(values["Wechatpay-Timestamp"], values["Wechatpay-Nonce"], raw_body)
     if not rsa_verify(key, message, signature):
         raise NotificationRejected("bad_signature", "验签失败")
+
+
+def verify_notification(
+    headers: Mapping[str, str],
+    raw_body: bytes,
+    *,
+    platform_keys: Mapping[str, PublicKey],
+    apiv3_key: bytes,
+    now: float,
+) -> Notification:
+    """The decrypted notification, or NotificationRejected with a stable ``reason``.
+
+    ``raw_body`` must be the bytes as received: re-serialized JSON does not verify.
+    """
+    verify_signature(headers, raw_body, platform_keys=platform_keys, now=now)
     try:
         envelope = json.loads(raw_body)
         resource = envelope["resource"]
