@@ -2,8 +2,8 @@
 
 __version__ = "0.1.0"
 
-# Celery finds its app as `shequn.celery_app` (``celery -A shequn``); loaded lazily so that
-# importing shequn does not import Celery.
+# Celery finds its app as `shequn.celery_app` (``celery -A shequn``); Django loads it at start-up
+# (core.apps.CoreConfig.ready).
 
 
 def __getattr__(name: str) -> object:

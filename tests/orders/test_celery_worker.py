@@ -42,7 +42,7 @@ def worker() -> Iterator[Celery]:
         if os.environ.get("SHEQUN_REQUIRE_POSTGRES") == "1":  # CI: services are required
             pytest.fail("Redis does not answer on 127.0.0.1:6379 (scripts/ensure-redis.sh)")
         pytest.skip("Redis does not answer on 127.0.0.1:6379")
-    client = Celery("shequn-test-client", broker=BROKER, backend=BROKER)
+    client = Celery("shequn-test-client", broker=BROKER, backend=BROKER, set_as_current=False)
     client.control.purge()
     env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "DEBUG"}}
     env.update(DATABASE_URL=database_url(), CELERY_BROKER_URL=BROKER)
@@ -79,8 +79,8 @@ def test_worker_runs_the_sweep_and_a_second_run_finds_nothing(worker: Celery) ->
 
     first = worker.send_task(run_due_sweeps_task.name)
     second = worker.send_task(run_due_sweeps_task.name)  # a duplicate delivery (acks_late)
-    assert first.get(timeout=120) == {"orders.payment_timeout": 12}
-    assert second.get(timeout=120) == {"orders.payment_timeout": 0}
+    assert first.get(timeout=120) == {"orders.payment_timeout": 12, "orders.refund_submission": 0}
+    assert second.get(timeout=120) == {"orders.payment_timeout": 0, "orders.refund_submission": 0}
     assert Order.objects.filter(status=OrderStatus.CLOSED).count() == 12
     assert StockItem.objects.get(store=chain.store_a, sku=sku).quantity_allocated == 0
 
@@ -95,4 +95,7 @@ def test_embedded_default_runs_tasks_in_process(chain) -> None:  # type: ignore[
         member=member, store=chain.store_a, lines=[LineRequest(sku.pk, 5)], idempotency_key="k"
     )
     Order.objects.update(payment_deadline=timeutil.now() - timedelta(minutes=1))
-    assert run_due_sweeps_task.delay().get() == {"orders.payment_timeout": 1}
+    assert run_due_sweeps_task.delay().get() == {
+        "orders.payment_timeout": 1,
+        "orders.refund_submission": 0,
+    }

@@ -519,7 +519,64 @@ def request_refund(*, acting: Staff, order: Order, amount_fen: int, reason: str)
             scope_path=order.store.path,
             details={"order": order.number, "amount_fen": amount_fen, "reason": reason},
         )
+        # Outbox: the gateway is called only after this commits; a failure there is retried by
+        # the refund sweep, never lost, and never rolls this record back.
+        transaction.on_commit(lambda: _enqueue_refund(refund.pk), robust=True)
     return refund
+
+
+def _enqueue_refund(refund_id: int) -> None:
+    from .tasks import submit_refund_task
+
+    submit_refund_task.delay(refund_id)
+
+
+REFUND_RESUBMIT_AFTER = timedelta(minutes=1)
+
+
+def submit_refund(refund_id: int) -> str:
+    """Send one refund to the gateway. Safe to run twice or concurrently: the gateway treats the
+    same out_refund_no as the same refund. Returns ``submitted``, ``skipped`` or ``failed``."""
+    from shequn.integrations.wechatpay.client import GatewayError
+    from shequn.integrations.wechatpay.config import notify_url, wechatpay_client
+
+    refund = Refund.objects.select_related("order", "payment").filter(pk=refund_id).first()
+    if refund is None or refund.status != RefundStatus.PENDING or refund.submitted_at is not None:
+        return "skipped"
+    client = wechatpay_client()
+    if client is None:
+        return "skipped"  # payments not configured: stays pending, visible, swept later
+    Refund.objects.filter(pk=refund.pk).update(submit_attempts=F("submit_attempts") + 1)
+    try:
+        client.create_refund(
+            out_trade_no=refund.order.number,
+            out_refund_no=refund.out_refund_no,
+            refund_fen=refund.amount_fen,
+            total_fen=refund.payment.amount_fen,
+            reason=refund.reason,
+            notify_url=notify_url(),
+        )
+    except GatewayError as exc:
+        Refund.objects.filter(pk=refund.pk).update(last_error=f"{exc.code}: {exc.message}"[:200])
+        return "failed"
+    Refund.objects.filter(pk=refund.pk, submitted_at__isnull=True).update(
+        submitted_at=timeutil.now(), last_error=""
+    )
+    return "submitted"
+
+
+def sweep_unsubmitted_refunds(*, batch: int = 100, pause_s: float = 0.0) -> int:
+    """Resubmit refunds whose gateway call never succeeded (the outbox's safety net)."""
+    cutoff = timeutil.now() - REFUND_RESUBMIT_AFTER
+    due = Refund.objects.filter(
+        status=RefundStatus.PENDING, submitted_at__isnull=True, created_at__lte=cutoff
+    ).values_list("pk", flat=True)[:batch]
+    submitted = 0
+    for refund_id in list(due):
+        submitted += submit_refund(refund_id) == "submitted"
+        if pause_s:
+            time.sleep(pause_s)
+    return submitted
 
 
 @dataclass(frozen=True)

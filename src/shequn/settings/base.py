@@ -164,7 +164,13 @@ SHEQUN_WECHATPAY = {
     "APPID": os.environ.get("WECHATPAY_APPID", ""),
     "APIV3_KEY": os.environ.get("WECHATPAY_APIV3_KEY", ""),
     "PLATFORM_PUBLIC_KEYS": json.loads(os.environ.get("WECHATPAY_PLATFORM_KEYS") or "{}"),
+    # Outbound calls (refunds, prepay): the API base, our merchant private key and its serial.
+    "API_BASE": os.environ.get("WECHATPAY_API_BASE", "https://api.mch.weixin.qq.com"),
+    "MERCHANT_KEY": os.environ.get("WECHATPAY_MERCHANT_KEY", ""),
+    "MERCHANT_SERIAL": os.environ.get("WECHATPAY_MERCHANT_SERIAL", ""),
 }
+# Where the platform can reach us (notify_url); must be public HTTPS in production.
+SHEQUN_PUBLIC_URL = os.environ.get("SHEQUN_PUBLIC_URL", "http://127.0.0.1:8000")
 
 # --- Celery (scale path) ----------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")

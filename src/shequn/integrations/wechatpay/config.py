@@ -9,7 +9,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from .crypto import PublicKey, load_public_key
+from .client import WechatPayClient
+from .crypto import PrivateKey, PublicKey, load_private_key, load_public_key
 
 
 @dataclass(frozen=True)
@@ -50,3 +51,27 @@ def wechatpay_config() -> WechatPayConfig:
         raw["APIV3_KEY"],
         tuple(sorted(raw.get("PLATFORM_PUBLIC_KEYS", {}).items())),
     )
+
+
+def wechatpay_client() -> WechatPayClient | None:
+    """The outbound client, or None while the merchant key or API base is not configured."""
+    raw = getattr(settings, "SHEQUN_WECHATPAY", None) or {}
+    if not (raw.get("MCHID") and raw.get("API_BASE") and raw.get("MERCHANT_KEY")):
+        return None
+    config = wechatpay_config()
+    return WechatPayClient(
+        base_url=raw["API_BASE"],
+        mchid=config.mchid,
+        merchant_key=_merchant_key(raw["MERCHANT_KEY"]),
+        merchant_serial=raw["MERCHANT_SERIAL"],
+        platform_keys=config.platform_keys,
+    )
+
+
+@lru_cache(maxsize=4)
+def _merchant_key(value: str) -> PrivateKey:
+    return load_private_key(_pem(value))
+
+
+def notify_url() -> str:
+    return str(settings.SHEQUN_PUBLIC_URL).rstrip("/") + "/webhooks/wechatpay/notify"

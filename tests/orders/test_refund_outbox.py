@@ -1,0 +1,95 @@
+"""End to end over loopback: a clerk refunds, the gateway call happens after commit (outbox), the
+simulated gateway notifies our webhook, and the refund completes; a failed call is retried by
+the sweep, never lost."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from shequn.catalog.models import StockItem
+from shequn.core import timeutil
+from shequn.integrations.wechatpay.crypto import generate_private_key, private_pem
+from shequn.integrations.wechatpay.simulator import SimulatedGateway, serve_in_thread
+from shequn.orders.actions import request_refund, submit_refund, sweep_unsubmitted_refunds
+from shequn.orders.models import OrderStatus, Refund, RefundStatus
+from tests.conftest import FakeWechatPay, build_chain
+from tests.orders.test_pickup import paid_order
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
+
+
+@pytest.fixture
+def gateway(
+    wechatpay: FakeWechatPay, settings: Any, live_server: Any
+) -> Iterator[tuple[SimulatedGateway, str]]:
+    merchant_key = generate_private_key()
+    sim = SimulatedGateway(
+        mchid=wechatpay.mchid,
+        merchant_public_key=merchant_key.public_key(),
+        merchant_serial="MERCHANT-1",
+        platform_key=wechatpay.platform_key,
+        platform_serial=wechatpay.serial,
+        apiv3_key=wechatpay.apiv3_key,
+    )
+    server = serve_in_thread(sim)
+    base = f"http://127.0.0.1:{server.server_port}"
+    settings.SHEQUN_WECHATPAY = {
+        **settings.SHEQUN_WECHATPAY,
+        "API_BASE": base,
+        "MERCHANT_KEY": private_pem(merchant_key).decode(),
+        "MERCHANT_SERIAL": "MERCHANT-1",
+    }
+    settings.SHEQUN_PUBLIC_URL = live_server.url
+    yield sim, base
+    server.shutdown()
+
+
+def wait_for(refund: Refund, status: str) -> Refund:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        refund.refresh_from_db()
+        if refund.status == status:
+            return refund
+        time.sleep(0.05)
+    raise AssertionError(f"refund stayed {refund.status}")
+
+
+def test_refund_goes_out_after_commit_and_completes_by_notification(gateway) -> None:  # type: ignore[no-untyped-def]
+    sim, _ = gateway
+    chain = build_chain()
+    order = paid_order(chain)
+    refund = request_refund(
+        acting=chain.manager_a, order=order, amount_fen=order.total_fen, reason="整单退"
+    )
+    refund = wait_for(refund, RefundStatus.SUCCEEDED)
+    assert refund.submitted_at is not None
+    assert refund.submit_attempts == 1
+    assert list(sim.refunds) == [refund.out_refund_no]
+    order.refresh_from_db()
+    assert order.status == OrderStatus.REFUNDED
+    assert StockItem.objects.get(store=chain.store_a).quantity_allocated == 0
+    assert submit_refund(refund.pk) == "skipped"  # a second delivery of the task does nothing
+
+
+def test_failed_gateway_call_is_retried_by_the_sweep(gateway, settings: Any) -> None:  # type: ignore[no-untyped-def]
+    sim, base = gateway
+    reachable = settings.SHEQUN_WECHATPAY
+    settings.SHEQUN_WECHATPAY = {**reachable, "API_BASE": "http://127.0.0.1:9"}  # nothing listens
+    chain = build_chain()
+    order = paid_order(chain)
+    refund = request_refund(acting=chain.manager_a, order=order, amount_fen=1000, reason="少发")
+    refund.refresh_from_db()
+    assert refund.status == RefundStatus.PENDING  # the record stands; the call failed after commit
+    assert refund.submitted_at is None
+    assert refund.last_error.startswith("unreachable")
+    settings.SHEQUN_WECHATPAY = reachable
+    assert sweep_unsubmitted_refunds() == 0  # not due yet (a minute's grace)
+    Refund.objects.filter(pk=refund.pk).update(created_at=timeutil.now() - timedelta(minutes=2))
+    assert sweep_unsubmitted_refunds() == 1
+    wait_for(refund, RefundStatus.SUCCEEDED)
+    assert len(sim.refunds) == 1
