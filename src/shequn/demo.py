@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import transaction
 
@@ -31,6 +32,7 @@ from shequn.org.models import NodeKind, OrgNode, Staff
 from shequn.org.roles import Role
 
 DEMO_PASSWORD = "shequn-demo-2026"  # noqa: S105 - printed to the newcomer on purpose
+DEMO_MCHID, DEMO_APPID = "1900000001", "wxdemo0000000000"  # the simulated merchant
 
 SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏"
@@ -397,14 +399,67 @@ def _seed_catalog_and_orders(
         placed.append(result.order)
         progress("订单", n + 1, len(buyers))
     rng.shuffle(placed)
-    third = len(placed) // 3
-    for order in placed[:third]:
+    fifth = len(placed) // 5
+    cancelled, timed_out, paid = placed[:fifth], placed[fifth : 2 * fifth], placed[2 * fifth :]
+    for order in cancelled:
         cancel_unpaid_order(order=order, member=order.member)
-    Order.objects.filter(pk__in=[o.pk for o in placed[third : 2 * third]]).update(
+    Order.objects.filter(pk__in=[o.pk for o in timed_out]).update(
         payment_deadline=timeutil.now() - timedelta(minutes=1)
     )
     sweep_expired_orders()
+    _pay_pick_up_and_refund(rng, paid[: len(paid) * 3 // 4])  # the rest stay pending payment
     return len(placed)
+
+
+def _pay_pick_up_and_refund(rng: random.Random, orders: list[Any]) -> None:
+    """What the payment gateway and the tills would have done: pay, hand over, refund some."""
+    from shequn.orders.actions import (
+        PaymentReport,
+        RefundReport,
+        record_payment,
+        record_refund_result,
+        request_refund,
+        verify_pickup,
+    )
+    from shequn.orders.models import Order
+
+    managers = {s.node_id: s for s in Staff.objects.filter(role=Role.STORE_MANAGER)}
+    cashiers = {s.node_id: s for s in Staff.objects.filter(role=Role.CASHIER)}
+    for n, order in enumerate(orders):
+        record_payment(
+            PaymentReport(
+                notification_id=f"EV-DEMO-{order.number}",
+                out_trade_no=order.number,
+                transaction_id=f"4200{order.number}",
+                amount_fen=order.total_fen,
+                mchid=DEMO_MCHID,
+                appid=DEMO_APPID,
+                succeeded_at=order.created_at,
+                payer_openid=f"o-demo-{order.member_id}",
+            ),
+            expected_mchid=DEMO_MCHID,
+            expected_appid=DEMO_APPID,
+        )
+        order = Order.objects.get(pk=order.pk)
+        if n % 2 == 0:
+            verify_pickup(
+                acting=cashiers[order.store_id], store=order.store, code=order.pickup_code
+            )
+        if n % 7 == 3:
+            amount = order.total_fen if rng.random() < 0.5 else max(1, order.total_fen // 3)
+            refund = request_refund(
+                acting=managers[order.store_id], order=order, amount_fen=amount, reason="商品破损"
+            )
+            record_refund_result(
+                RefundReport(
+                    notification_id=f"EV-DEMO-{refund.out_refund_no}",
+                    event_type="REFUND.SUCCESS",
+                    out_refund_no=refund.out_refund_no,
+                    refund_fen=refund.amount_fen,
+                    mchid=DEMO_MCHID,
+                ),
+                expected_mchid=DEMO_MCHID,
+            )
 
 
 def demo_logins() -> list[tuple[str, str, str]]:
