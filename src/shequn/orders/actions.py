@@ -327,6 +327,31 @@ class PaymentMismatch(RuleViolation):
     default_code = "payment_mismatch"
 
 
+def _claim_notification(
+    provider: str, notification_id: str, event_type: str, **fields: str
+) -> bool:
+    """Record a notification id inside the caller's transaction; False if it was seen before.
+    Concurrent duplicates wait on the unique index and then see the first one's row."""
+    try:
+        with transaction.atomic():
+            PaymentNotification.objects.create(
+                provider=provider,
+                notification_id=notification_id,
+                event_type=event_type,
+                outcome="processing",
+                **fields,
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def _finish_notification(provider: str, notification_id: str, **fields: str) -> None:
+    PaymentNotification.objects.filter(provider=provider, notification_id=notification_id).update(
+        **fields
+    )
+
+
 @dataclass(frozen=True)
 class PaymentReport:
     """What a payment platform says happened, already verified by its adapter."""
@@ -353,17 +378,13 @@ def record_payment(
     if report.mchid != expected_mchid or report.appid != expected_appid:
         raise PaymentMismatch("商户号或应用 ID 与本商户不符")
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                PaymentNotification.objects.create(
-                    provider=provider,
-                    notification_id=report.notification_id,
-                    event_type="TRANSACTION.SUCCESS",
-                    out_trade_no=report.out_trade_no,
-                    transaction_id=report.transaction_id,
-                    outcome="processing",
-                )
-        except IntegrityError:
+        if not _claim_notification(
+            provider,
+            report.notification_id,
+            "TRANSACTION.SUCCESS",
+            out_trade_no=report.out_trade_no,
+            transaction_id=report.transaction_id,
+        ):
             return "duplicate"
         order = (
             Order.objects.select_for_update()
@@ -409,9 +430,7 @@ def record_payment(
                 scope_path=order.store.path,
                 details={"transaction_id": report.transaction_id, "amount_fen": report.amount_fen},
             )
-        PaymentNotification.objects.filter(
-            provider=provider, notification_id=report.notification_id
-        ).update(outcome=outcome)
+        _finish_notification(provider, report.notification_id, outcome=outcome)
         crash_point("payments.before_commit")  # crash tests: verified, written, not committed
     return outcome
 
@@ -612,15 +631,7 @@ def record_refund_result(
     if report.mchid != expected_mchid:
         raise PaymentMismatch("商户号与本商户不符")
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                PaymentNotification.objects.create(
-                    provider=provider,
-                    notification_id=report.notification_id,
-                    event_type=report.event_type,
-                    outcome="processing",
-                )
-        except IntegrityError:
+        if not _claim_notification(provider, report.notification_id, report.event_type):
             return "duplicate"
         refund = (
             Refund.objects.select_for_update()
@@ -661,9 +672,9 @@ def record_refund_result(
                 scope_path=refund.order.store.path,
                 details={"order": refund.order.number, "amount_fen": refund.amount_fen},
             )
-        PaymentNotification.objects.filter(
-            provider=provider, notification_id=report.notification_id
-        ).update(outcome=outcome, out_trade_no=refund.order.number)
+        _finish_notification(
+            provider, report.notification_id, outcome=outcome, out_trade_no=refund.order.number
+        )
     return outcome
 
 
