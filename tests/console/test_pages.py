@@ -135,3 +135,27 @@ def test_every_console_page_is_scoped(world: World) -> None:
                 assert marker not in html, f"{url} leaked {marker}"
         checked += 1
     assert checked >= 10
+
+
+def test_pickup_counter_verifies_once_and_lists_today(chain) -> None:  # type: ignore[no-untyped-def]
+    from tests.orders.test_pickup import paid_order
+
+    order = paid_order(chain)
+    cashier = client_for(chain.cashier_a)
+    before = page(cashier, "/pickup/")
+    assert order.number in before  # waiting for pickup
+    done = cashier.post(
+        "/pickup/", {"store": chain.store_a.pk, "code": order.pickup_code}, follow=True
+    )
+    html = done.content.decode()
+    assert "核销成功" in html
+    assert order.number in html.split('id="handed-today"')[1]
+    again = cashier.post(
+        "/pickup/",
+        {"store": chain.store_a.pk, "code": order.pickup_code},
+        HTTP_REFERER="/pickup/",
+        follow=True,
+    ).content.decode()
+    assert "已于" in again
+    assert chain.cashier_a.display_name in again
+    page(client_for(chain.hq_operator), "/pickup/", 403)

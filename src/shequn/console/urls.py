@@ -24,5 +24,6 @@ urlpatterns = [
     path("rewards/", views.rewards, name="rewards"),
     path("orders/", views.orders, name="orders"),
     path("stock/", views.stock, name="stock"),
+    path("pickup/", views.pickup, name="pickup"),
     path("j/<str:code>/", views.join, name="join"),
 ]

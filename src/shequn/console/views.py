@@ -30,11 +30,13 @@ from shequn.groups.queries import (
 )
 from shequn.members.phones import normalize_phone
 from shequn.members.queries import can_see_pii, phone_for, visible_members
-from shequn.orders.models import OrderChannel, OrderStatus
+from shequn.orders.actions import verify_pickup
+from shequn.orders.models import Fulfilment, OrderChannel, OrderStatus
 from shequn.orders.queries import visible_orders
 from shequn.org.models import NodeKind, Staff
 from shequn.org.queries import visible_nodes, visible_staff, visible_stores
-from shequn.org.scoping import access_node, acting_staff
+from shequn.org.roles import Perm
+from shequn.org.scoping import access_node, acting_staff, require_perm
 
 View = Callable[..., HttpResponse]
 
@@ -328,6 +330,36 @@ def stock(request: HttpRequest) -> HttpResponse:
         request,
         "console/stock.html",
         {"items": visible_stock(staff).order_by("store__path", "sku__code")[:500]},
+    )
+
+
+@staff_view
+def pickup(request: HttpRequest) -> HttpResponse:
+    """The pickup counter (核销台): verify a code; today's handovers; what still waits."""
+    staff = _staff(request)
+    require_perm(staff, Perm.FULFIL_ORDERS)
+    stores = visible_stores(staff)
+    if request.method == "POST":
+        store = access_node(staff, request.POST.get("store") or "")
+        order = verify_pickup(acting=staff, store=store, code=request.POST.get("code", ""))
+        lines = "、".join(f"{line.product_name}×{line.quantity}" for line in order.lines.all())
+        messages.success(request, f"核销成功: 订单 {order.number} · {lines}")
+        return redirect("console:pickup")
+    start, end = local_day_bounds(local_today())
+    orders = visible_orders(staff)
+    return render(
+        request,
+        "console/pickup.html",
+        {
+            "stores": stores,
+            "handed_today": orders.filter(
+                status=OrderStatus.FULFILLED, fulfilled_at__gte=start, fulfilled_at__lt=end
+            ).select_related("fulfilled_by__staff")[:200],
+            "waiting": orders.filter(status=OrderStatus.PAID, fulfilment=Fulfilment.PICKUP)[:200],
+            "deliveries": orders.filter(status=OrderStatus.PAID, fulfilment=Fulfilment.DELIVERY)[
+                :200
+            ],
+        },
     )
 
 
