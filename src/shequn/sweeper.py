@@ -25,7 +25,15 @@ SWEEPS: list[tuple[str, Callable[..., int]]] = [
 
 
 def run_due_sweeps(*, pause_s: float = 0.0, batch: int = 500) -> dict[str, int]:
-    return {name: sweep(pause_s=pause_s, batch=batch) for name, sweep in SWEEPS}
+    """Run every sweep; one that fails is logged and counted as -1, and never stops the others."""
+    done: dict[str, int] = {}
+    for name, sweep in SWEEPS:
+        try:
+            done[name] = sweep(pause_s=pause_s, batch=batch)
+        except Exception:
+            logger.exception("sweep %s failed", name)
+            done[name] = -1
+    return done
 
 
 def start_sweeper_thread(interval_s: float = 30.0) -> threading.Event:

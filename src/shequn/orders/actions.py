@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import secrets
 import time
@@ -53,9 +54,12 @@ from .models import (
 )
 from .states import transition
 
+logger = logging.getLogger("shequn.orders")
+
 PAYMENT_WINDOW = timedelta(minutes=15)
 MAX_LINES = 50
 MAX_QUANTITY = 999
+MAX_ORDER_TOTAL_FEN = 100_000_000  # ¥1,000,000 in one order: a typo or an attack, not a basket
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,64}$")
 
 
@@ -195,6 +199,8 @@ def place_order(
         for sku_id, quantity in sorted(quantities.items())
     ]
     subtotal = sum(price * quantity for _, quantity, price in priced)
+    if subtotal > MAX_ORDER_TOTAL_FEN:
+        raise InvalidInput("订单金额超出上限", code="order_total_too_large")
     now = timeutil.now()
     try:
         with transaction.atomic():
@@ -306,17 +312,27 @@ def sweep_expired_orders(
     """
     now = now or timeutil.now()
     closed = 0
+    broken: set[int] = set()
     while True:
         due = list(
             Order.objects.filter(status=OrderStatus.PENDING_PAYMENT, payment_deadline__lte=now)
+            .exclude(pk__in=broken)
             .select_related("store")
             .order_by("payment_deadline", "id")[:batch]
         )
+        progressed = False
         for order in due:
-            closed += _release(order, reason="payment_timeout", actor=None, now=now)
+            if order.pk in broken:
+                continue
+            try:
+                closed += _release(order, reason="payment_timeout", actor=None, now=now)
+                progressed = True
+            except Exception:  # one broken order must not block every later one
+                logger.exception("could not close order %s", order.number)
+                broken.add(order.pk)
             if pause_s:
                 time.sleep(pause_s)  # go easy on a busy database
-        if len(due) < batch:
+        if len(due) < batch or not progressed:
             return closed
 
 
@@ -387,7 +403,7 @@ def record_payment(
         ):
             return "duplicate"
         order = (
-            Order.objects.select_for_update()
+            Order.objects.select_for_update(of=("self",))
             .select_related("store")
             .filter(number=report.out_trade_no)
             .first()
@@ -402,13 +418,7 @@ def record_payment(
             outcome = "duplicate"  # a new notification id for a payment we already booked
         else:
             if order.status == OrderStatus.PENDING_PAYMENT:
-                transition(
-                    order.pk,
-                    OrderStatus.PENDING_PAYMENT,
-                    OrderStatus.PAID,
-                    paid_at=report.succeeded_at,
-                    pickup_code=_new_pickup_code() if order.fulfilment == Fulfilment.PICKUP else "",
-                )
+                _mark_paid(order, report.succeeded_at)
                 outcome = "paid"
             else:  # closed (paid too late) or paid twice: keep the money's trace, give it back
                 outcome = "refund_required"
@@ -443,6 +453,37 @@ def _new_pickup_code() -> str:
     return f"{secrets.randbelow(10**8):08d}"
 
 
+PICKUP_CODE_TRIES = 5
+
+
+def _mark_paid(order: Order, paid_at: datetime) -> None:
+    """PENDING → PAID with a fresh pickup code; a code already used at this store (unique per
+    store) is drawn again rather than failing the payment."""
+    if order.fulfilment != Fulfilment.PICKUP:
+        transition(order.pk, OrderStatus.PENDING_PAYMENT, OrderStatus.PAID, paid_at=paid_at)
+        return
+    for attempt in range(PICKUP_CODE_TRIES):
+        try:
+            with transaction.atomic():
+                transition(
+                    order.pk,
+                    OrderStatus.PENDING_PAYMENT,
+                    OrderStatus.PAID,
+                    paid_at=paid_at,
+                    pickup_code=_new_pickup_code(),
+                )
+            return
+        except IntegrityError:
+            if attempt == PICKUP_CODE_TRIES - 1:
+                raise
+
+
+def _refund_in_flight(order: Order) -> bool:
+    return Refund.objects.filter(
+        order=order, status__in=(RefundStatus.PENDING, RefundStatus.ABNORMAL)
+    ).exists()
+
+
 def verify_pickup(*, acting: Staff, store: OrgNode, code: str) -> Order:
     """Hand over a paid pickup order: the code works once. A second scan — even at the same
     instant at another till — is refused with who used it and when."""
@@ -461,6 +502,12 @@ def verify_pickup(*, acting: Staff, store: OrgNode, code: str) -> Order:
         raise NotFound("提货码不存在", code="unknown_pickup_code")
     now = timeutil.now()
     with transaction.atomic():
+        # Lock order: the order row first (as refunds do), so a refund request waits for us.
+        Order.objects.select_for_update(of=("self",)).filter(pk=order.pk).first()
+        if _refund_in_flight(order):
+            raise RuleViolation(
+                "该订单有退款正在处理, 暂不能提货; 请先处理退款", code="refund_in_progress"
+            )
         if transition(
             order.pk,
             OrderStatus.PAID,
@@ -496,13 +543,16 @@ def verify_pickup(*, acting: Staff, store: OrgNode, code: str) -> Order:
 
 
 # --- refunds -------------------------------------------------------------------------------
-def request_refund(*, acting: Staff, order: Order, amount_fen: int, reason: str) -> Refund:
-    """Open a refund of ``amount_fen`` against the order's payment.
+def request_refund(
+    *, acting: Staff, order: Order, amount_fen: int, reason: str, payment: Payment | None = None
+) -> Refund:
+    """Open a refund of ``amount_fen`` against one payment of the order.
 
     Σ refunds ≤ paid is kept by the database: the payment's ``refunded_fen`` only grows through a
     guarded UPDATE (``refunded_fen + amount <= amount_fen``) under a CHECK constraint, so two
-    clerks refunding at once can never exceed what was paid. The call to the gateway happens
-    after commit (outbox), never inside this transaction.
+    clerks refunding at once can never exceed what was paid. An order paid twice must name the
+    payment (the duplicate is marked ``refund_required``). The call to the gateway happens after
+    commit (outbox), never inside this transaction.
     """
     require_perm(acting, Perm.MANAGE_ORDERS)
     if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or amount_fen < 1:
@@ -510,10 +560,21 @@ def request_refund(*, acting: Staff, order: Order, amount_fen: int, reason: str)
     reason = (reason or "").strip()
     if not reason or len(reason) > 100:
         raise InvalidInput("请填写退款原因(不超过100字)", code="invalid_reason")
-    payment = order.payments.order_by("id").first()
+    payments = list(order.payments.order_by("id"))
     if payment is None:
-        raise RuleViolation("订单未支付, 无需退款", code="not_paid")
+        if not payments:
+            raise RuleViolation("订单未支付, 无需退款", code="not_paid")
+        if len(payments) > 1:
+            raise InvalidInput(
+                "该订单有多笔支付, 请指定要退款的支付(重复支付标记为需退款)",
+                code="payment_required",
+            )
+        payment = payments[0]
+    elif payment.order_id != order.pk:
+        raise NotFound("支付记录不存在")
     with transaction.atomic():
+        # Lock order: order row first (as pickups and refund results do), then the payment.
+        Order.objects.select_for_update(of=("self",)).filter(pk=order.pk).first()
         reserved = Payment.objects.filter(
             pk=payment.pk, refunded_fen__lte=F("amount_fen") - amount_fen
         ).update(refunded_fen=F("refunded_fen") + amount_fen)
@@ -523,10 +584,11 @@ def request_refund(*, acting: Staff, order: Order, amount_fen: int, reason: str)
                 f"可退金额不足: 已支付 {payment.amount_fen} 分, 已退或退款中 {payment.refunded_fen} 分",
                 code="refund_exceeds_payment",
             )
+        sequence = Refund.objects.filter(payment=payment).count() + 1  # payment row is locked
         refund = Refund.objects.create(
             order=order,
             payment=payment,
-            out_refund_no=f"R{order.number}{secrets.randbelow(10**4):04d}",
+            out_refund_no=f"R{order.number}P{payment.pk}N{sequence}",
             amount_fen=amount_fen,
             reason=reason,
             requested_by=acting.user,
@@ -551,6 +613,7 @@ def _enqueue_refund(refund_id: int) -> None:
 
 
 REFUND_RESUBMIT_AFTER = timedelta(minutes=1)
+MAX_REFUND_ATTEMPTS = 20
 
 
 def submit_refund(refund_id: int) -> str:
@@ -576,7 +639,19 @@ def submit_refund(refund_id: int) -> str:
             notify_url=notify_url(),
         )
     except GatewayError as exc:
-        Refund.objects.filter(pk=refund.pk).update(last_error=f"{exc.code}: {exc.message}"[:200])
+        error = f"{exc.code}: {exc.message}"
+    except Exception as exc:  # a broken response is a failed attempt too, never a crashed sweep
+        logger.exception("refund %s submission failed", refund.out_refund_no)
+        error = f"{type(exc).__name__}: {exc}"
+    else:
+        error = ""
+    if error:
+        if refund.submit_attempts + 1 >= MAX_REFUND_ATTEMPTS:  # give up: a person must look
+            Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING).update(
+                status=RefundStatus.ABNORMAL, last_error=f"放弃自动重试: {error}"[:200]
+            )
+        else:
+            Refund.objects.filter(pk=refund.pk).update(last_error=error[:200])
         return "failed"
     Refund.objects.filter(pk=refund.pk, submitted_at__isnull=True).update(
         submitted_at=timeutil.now(), last_error=""
@@ -634,13 +709,20 @@ def record_refund_result(
         if not _claim_notification(provider, report.notification_id, report.event_type):
             return "duplicate"
         refund = (
-            Refund.objects.select_for_update()
-            .select_related("order__store", "payment")
+            Refund.objects.select_related("order__store", "payment")
             .filter(out_refund_no=report.out_refund_no)
             .first()
         )
         if refund is None:
             raise PaymentMismatch(f"退款单不存在: {report.out_refund_no}")
+        # Lock order first, then refund (the order every writer of an order uses), and only
+        # those rows: a pickup running at the same time waits, and reads no stale status.
+        Order.objects.select_for_update(of=("self",)).filter(pk=refund.order_id).first()
+        refund = (
+            Refund.objects.select_for_update(of=("self",))
+            .select_related("order__store", "payment")
+            .get(pk=refund.pk)
+        )
         if report.refund_fen != refund.amount_fen:
             raise PaymentMismatch(
                 f"退款金额 {report.refund_fen} 分与退款单 {refund.amount_fen} 分不符"

@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
+from shequn.core.errors import NotFound
 from shequn.members.queries import phone_for
 from shequn.org.api import staff_of
 from shequn.org.scoping import access_node
@@ -34,6 +35,7 @@ class PickupIn(Schema):
 
 class RefundIn(Schema):
     amount_fen: int = Field(..., ge=1, strict=True, description="退款金额(分)")
+    payment_id: int | None = Field(None, description="订单有多笔支付时必填")
     reason: str = Field(..., min_length=1, max_length=100)
 
 
@@ -44,6 +46,15 @@ class RefundOut(Schema):
     reason: str
     status: str
     created_at: datetime
+
+
+class PaymentOut(Schema):
+    id: int
+    transaction_id: str
+    amount_fen: int
+    refunded_fen: int
+    refund_required: bool
+    succeeded_at: datetime
 
 
 class OrderOut(Schema):
@@ -68,6 +79,7 @@ class OrderOut(Schema):
     fulfilled_at: datetime | None
     created_at: datetime
     lines: list[LineOut]
+    payments: list[PaymentOut]
 
     @staticmethod
     def resolve_store_name(obj: Order) -> str:
@@ -123,7 +135,16 @@ def cancel_order(request: HttpRequest, order_id: int) -> Order:
 def request_refund(request: HttpRequest, order_id: int, payload: RefundIn) -> Status[Refund]:
     staff = staff_of(request)
     order = access_order(staff, order_id)
+    payment = None
+    if payload.payment_id is not None:
+        payment = order.payments.filter(pk=payload.payment_id).first()
+        if payment is None:
+            raise NotFound("支付记录不存在")
     refund = actions.request_refund(
-        acting=staff, order=order, amount_fen=payload.amount_fen, reason=payload.reason
+        acting=staff,
+        order=order,
+        amount_fen=payload.amount_fen,
+        reason=payload.reason,
+        payment=payment,
     )
     return Status(201, refund)

@@ -13,7 +13,9 @@ from .models import Order
 
 def visible_orders(staff: Staff) -> QuerySet[Order]:
     return scoped(
-        Order.objects.select_related("store", "member", "source_group").prefetch_related("lines"),
+        Order.objects.select_related("store", "member", "source_group").prefetch_related(
+            "lines", "payments"
+        ),
         staff,
         Perm.VIEW_ORDERS,
     )
