@@ -151,3 +151,45 @@ def test_ten_concurrent_deliveries_make_one_transition(wechatpay: FakeWechatPay)
     assert Payment.objects.count() == 1
     assert AuditEvent.objects.filter(action="orders.paid").count() == 1
     assert PaymentNotification.objects.count() == 11
+
+
+@pytest.mark.parametrize(
+    ("_case", "resource_patch"),
+    [
+        ("payer is null", {"payer": None}),
+        ("amount is not an object", {"amount": 7980}),
+        ("out_trade_no too long", {"out_trade_no": "9" * 40}),
+        ("missing transaction_id", {"transaction_id": None}),
+    ],
+)
+def test_signed_but_malformed_resources_are_400(
+    chain: Chain, wechatpay: FakeWechatPay, _case: str, resource_patch: dict
+) -> None:
+    from shequn.integrations.wechatpay.signing import build_notification
+
+    order = new_order(chain)
+    resource = {
+        "mchid": wechatpay.mchid,
+        "appid": wechatpay.appid,
+        "out_trade_no": order.number,
+        "transaction_id": "4200x",
+        "trade_state": "SUCCESS",
+        "amount": {"total": order.total_fen},
+        **resource_patch,
+    }
+    if resource.get("transaction_id") is None:
+        del resource["transaction_id"]
+    signed = build_notification(
+        event_type="TRANSACTION.SUCCESS",
+        resource=resource,
+        platform_key=wechatpay.platform_key,
+        platform_serial=wechatpay.serial,
+        apiv3_key=wechatpay.apiv3_key,
+    )
+    response = wechatpay.post(Client(), signed)
+    if _case == "payer is null":  # a null payer is tolerated: the payment is still ours
+        assert response.status_code == 204
+        return
+    assert_fail(response, 400)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING_PAYMENT

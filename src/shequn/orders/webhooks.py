@@ -39,6 +39,14 @@ def _fail(status: int, message: str) -> JsonResponse:
     )
 
 
+def _bounded(value: object, limit: int) -> str:
+    """An id from the platform as text, refused (ValueError → 400) if it cannot be ours."""
+    text = str(value)
+    if not text or len(text) > limit:
+        raise ValueError("id length")
+    return text
+
+
 def _success_time(value: str) -> dt.datetime:
     try:
         moment = dt.datetime.fromisoformat(value)
@@ -64,6 +72,8 @@ def wechatpay_notify(request: HttpRequest) -> HttpResponse:
         logger.warning("wechatpay notification refused: %s", exc.reason)
         return _fail(401 if exc.reason != "bad_envelope" else 400, exc.message)
     resource = notification.resource
+    if not isinstance(resource, dict):
+        return _fail(400, "通知内容格式错误")
     if notification.event_type in REFUND_EVENTS:
         return _refund(notification.id, notification.event_type, resource, config.mchid)
     if notification.event_type != "TRANSACTION.SUCCESS":
@@ -72,18 +82,19 @@ def wechatpay_notify(request: HttpRequest) -> HttpResponse:
     if resource.get("trade_state") != "SUCCESS":
         return HttpResponse(status=204)
     try:
+        payer = resource.get("payer") or {}
         report = PaymentReport(
-            notification_id=notification.id,
-            out_trade_no=str(resource["out_trade_no"]),
-            transaction_id=str(resource["transaction_id"]),
+            notification_id=_bounded(notification.id, 64),
+            out_trade_no=_bounded(resource["out_trade_no"], 32),
+            transaction_id=_bounded(resource["transaction_id"], 64),
             amount_fen=int(resource["amount"]["total"]),
             mchid=str(resource["mchid"]),
             appid=str(resource["appid"]),
             succeeded_at=_success_time(str(resource.get("success_time", ""))),
-            payer_openid=str(resource.get("payer", {}).get("openid", "")),
+            payer_openid=str(payer.get("openid", "")) if isinstance(payer, dict) else "",
         )
         record_payment(report, expected_mchid=config.mchid, expected_appid=config.appid)
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError):
         return _fail(400, "通知内容缺少必要字段")
     except DomainError as exc:
         logger.error("wechatpay notification refused: %s (%s)", exc.message, exc.code)
@@ -99,9 +110,9 @@ def _refund(
         if not isinstance(amount, dict):
             raise TypeError("amount")
         report = RefundReport(
-            notification_id=notification_id,
+            notification_id=_bounded(notification_id, 64),
             event_type=event_type,
-            out_refund_no=str(resource["out_refund_no"]),
+            out_refund_no=_bounded(resource["out_refund_no"], 32),
             refund_fen=int(amount["refund"]),
             mchid=str(resource["mchid"]),
         )
