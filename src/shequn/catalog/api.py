@@ -7,7 +7,7 @@ from ninja import Field, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from shequn.org.api import staff_of
-from shequn.org.scoping import access_node, get_scoped
+from shequn.org.scoping import access_node, get_scoped, within_node
 
 from . import actions
 from .models import MovementReason, Product, PyramidRole, Sku, StockItem, StockMovement, Supplier
@@ -211,7 +211,7 @@ def list_stock(
     staff = staff_of(request)
     qs = visible_stock(staff)
     if store_id is not None:
-        qs = qs.filter(store__path__startswith=access_node(staff, store_id).path)
+        qs = within_node(qs, staff, store_id)
     if sku_id is not None:
         qs = qs.filter(sku=access_sku(staff, sku_id))
     return qs
@@ -223,7 +223,7 @@ def list_movements(request: HttpRequest, store_id: int | None = None) -> object:
     staff = staff_of(request)
     qs = visible_movements(staff)
     if store_id is not None:
-        qs = qs.filter(store__path__startswith=access_node(staff, store_id).path)
+        qs = within_node(qs, staff, store_id)
     return qs
 
 

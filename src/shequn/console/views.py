@@ -36,7 +36,7 @@ from shequn.orders.queries import visible_orders
 from shequn.org.models import NodeKind, Staff
 from shequn.org.queries import visible_nodes, visible_staff, visible_stores
 from shequn.org.roles import Perm
-from shequn.org.scoping import access_node, acting_staff, require_perm
+from shequn.org.scoping import access_node, acting_staff, require_perm, within_node
 
 View = Callable[..., HttpResponse]
 
@@ -136,7 +136,7 @@ def groups(request: HttpRequest) -> HttpResponse:
     store_id = request.GET.get("store")
     theme = request.GET.get("theme")
     if store_id:
-        qs = qs.filter(store__path__startswith=access_node(staff, store_id).path)
+        qs = within_node(qs, staff, store_id)
     if theme:
         qs = qs.filter(theme=theme)
     return render(

@@ -13,7 +13,7 @@ from shequn.core.errors import NotFound
 from shequn.members.queries import phone_for
 from shequn.org.api import staff_of
 from shequn.org.models import Staff
-from shequn.org.scoping import access_node
+from shequn.org.scoping import access_node, within_node
 
 from . import actions
 from .models import (
@@ -206,7 +206,7 @@ def narrow(
 ) -> QuerySet[M]:
     """Apply the list filters; a foreign store or group in a filter is a 404, not an empty list."""
     if store_id is not None:
-        qs = qs.filter(store__path__startswith=access_node(staff, store_id).path)
+        qs = within_node(qs, staff, store_id)
     if group_id is not None:
         qs = qs.filter(Q(group=access_group(staff, group_id)))
     return qs

@@ -9,7 +9,7 @@ from ninja.pagination import LimitOffsetPagination, paginate
 
 from shequn.org.api import staff_of
 from shequn.org.roles import Perm
-from shequn.org.scoping import access_node, require_perm
+from shequn.org.scoping import access_node, require_perm, within_node
 
 from . import actions
 from .models import IdentityChannel, Member
@@ -69,7 +69,7 @@ def list_members(
     staff = staff_of(request)
     qs = visible_members(staff)
     if store_id is not None:
-        qs = qs.filter(home_store__path__startswith=access_node(staff, store_id).path)
+        qs = within_node(qs, staff, store_id, via="home_store")
     if phone:
         # Searching by a full phone is allowed even when the result is shown masked.
         qs = qs.filter(phone=normalize_phone(phone))

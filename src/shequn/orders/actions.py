@@ -14,7 +14,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -253,6 +253,16 @@ def place_order(
     return PlacedOrder(order=order, created=True)
 
 
+def _apply_to_lines(order: Order, stock_update: Callable[..., bool]) -> list[OrderLine]:
+    """Run one guarded stock update (release, hand over) for every line, in SKU order.
+    If one finds nothing to act on, the allocations no longer add up: refuse to guess."""
+    lines = list(order.lines.order_by("sku_id"))
+    for line in lines:
+        if not stock_update(store_id=order.store_id, sku_id=line.sku_id, quantity=line.quantity):
+            raise RuntimeError(f"allocation missing for order {order.number} sku {line.sku_id}")
+    return lines
+
+
 def _release(order: Order, *, reason: str, actor: Staff | None, now: datetime) -> bool:
     """Close a pending order and give its allocated units back, exactly once."""
     with transaction.atomic():
@@ -265,12 +275,7 @@ def _release(order: Order, *, reason: str, actor: Staff | None, now: datetime) -
         )
         if not closed:
             return False
-        for line in order.lines.order_by("sku_id"):
-            if not release_stock(
-                store_id=order.store_id, sku_id=line.sku_id, quantity=line.quantity
-            ):
-                # The allocations no longer add up: refuse to guess.
-                raise RuntimeError(f"allocation missing for order {order.number} sku {line.sku_id}")
+        _apply_to_lines(order, release_stock)
         record_audit(
             actor.user if actor else None,
             "orders.closed",
@@ -515,12 +520,9 @@ def verify_pickup(*, acting: Staff, store: OrgNode, code: str) -> Order:
             fulfilled_at=now,
             fulfilled_by=acting.user,
         ):
-            for line in order.lines.order_by("sku_id"):
-                if not hand_over_stock(
-                    store_id=store.pk, sku_id=line.sku_id, quantity=line.quantity
-                ):
-                    raise RuntimeError(f"allocation missing for order {order.number}")
-                StockMovement.objects.create(
+            lines = _apply_to_lines(order, hand_over_stock)
+            StockMovement.objects.bulk_create(
+                StockMovement(
                     store=store,
                     sku_id=line.sku_id,
                     delta=-line.quantity,
@@ -528,6 +530,8 @@ def verify_pickup(*, acting: Staff, store: OrgNode, code: str) -> Order:
                     reference=order.number,
                     actor=acting.user,
                 )
+                for line in lines
+            )
             record_audit(acting.user, "orders.picked_up", target=order, scope_path=store.path)
             order.refresh_from_db()
             return order
@@ -772,10 +776,6 @@ def _close_if_fully_refunded(order: Order, payment: Payment) -> None:
     if order.status == OrderStatus.PAID and transition(
         order.pk, OrderStatus.PAID, OrderStatus.REFUNDED
     ):
-        for line in order.lines.order_by("sku_id"):  # not picked up: the units go back on sale
-            if not release_stock(
-                store_id=order.store_id, sku_id=line.sku_id, quantity=line.quantity
-            ):
-                raise RuntimeError(f"allocation missing for order {order.number}")
+        _apply_to_lines(order, release_stock)  # not picked up: the units go back on sale
     elif order.status == OrderStatus.FULFILLED:
         transition(order.pk, OrderStatus.FULFILLED, OrderStatus.REFUNDED)

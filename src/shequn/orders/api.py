@@ -10,7 +10,7 @@ from ninja.pagination import LimitOffsetPagination, paginate
 from shequn.core.errors import NotFound
 from shequn.members.queries import phone_for
 from shequn.org.api import staff_of
-from shequn.org.scoping import access_node
+from shequn.org.scoping import access_node, within_node
 
 from . import actions
 from .models import Order, OrderChannel, OrderStatus, Refund
@@ -101,7 +101,7 @@ def list_orders(
     staff = staff_of(request)
     qs = visible_orders(staff)
     if store_id is not None:
-        qs = qs.filter(store__path__startswith=access_node(staff, store_id).path)
+        qs = within_node(qs, staff, store_id)
     if status is not None:
         qs = qs.filter(status=status)
     if channel is not None:

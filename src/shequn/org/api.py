@@ -12,7 +12,7 @@ from . import actions
 from .models import NodeKind, OrgNode, Staff
 from .queries import visible_nodes, visible_staff
 from .roles import ROLE_PERMS, Perm, Role
-from .scoping import access_node, acting_staff, get_scoped, require_perm, scoped
+from .scoping import access_node, acting_staff, get_scoped, require_perm, scoped, within_node
 
 auth_router = Router(tags=["认证"])
 router = Router(tags=["组织"])
@@ -158,7 +158,7 @@ def list_staff(
     staff = staff_of(request)
     qs = visible_staff(staff)
     if node_id is not None:
-        qs = qs.filter(node__path__startswith=access_node(staff, node_id).path)
+        qs = within_node(qs, staff, node_id, via="node")
     if role is not None:
         qs = qs.filter(role=role)
     return qs

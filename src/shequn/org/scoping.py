@@ -66,3 +66,9 @@ def get_scoped(qs: QuerySet[M], staff: Staff, pk: object, perm: Perm | None = No
 
 def access_node(staff: Staff, node_id: object) -> OrgNode:
     return get_scoped(OrgNode.objects.all(), staff, node_id)
+
+
+def within_node(qs: QuerySet[M], staff: Staff, node_id: object, via: str = "store") -> QuerySet[M]:
+    """A list filter "only under this node": ``via`` is the row's org-node field. A node outside
+    the caller's scope is a 404, never an empty list (ids cannot be probed)."""
+    return qs.filter(**{f"{via}__path__startswith": access_node(staff, node_id).path})
