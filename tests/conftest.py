@@ -277,3 +277,26 @@ def wechatpay(settings: Any) -> FakeWechatPay:
         "PLATFORM_PUBLIC_KEYS": {fake.serial: public_pem(key.public_key()).decode()},
     }
     return fake
+
+
+def due_orders(chain: Chain, sku: Sku, *, count: int, quantity: int) -> None:
+    """``count`` members at store A each with one unpaid order of ``quantity`` units of ``sku``,
+    all past their payment deadline (what the sweeps act on)."""
+    from datetime import timedelta
+
+    from shequn.core import timeutil
+    from shequn.members.models import Member
+    from shequn.orders.actions import LineRequest, place_order
+    from shequn.orders.models import Order
+
+    Member.objects.bulk_create(
+        Member(chain=chain.hq, phone=phone(n), home_store=chain.store_a) for n in range(count)
+    )
+    for n, member in enumerate(Member.objects.filter(chain=chain.hq)):
+        place_order(
+            member=member,
+            store=chain.store_a,
+            lines=[LineRequest(sku.pk, quantity)],
+            idempotency_key=f"k{n}",
+        )
+    Order.objects.update(payment_deadline=timeutil.now() - timedelta(minutes=1))

@@ -19,7 +19,7 @@ from shequn.members.models import Member
 from shequn.orders.actions import LineRequest, place_order
 from shequn.orders.models import Order, OrderStatus
 from shequn.orders.tasks import run_due_sweeps_task
-from tests.conftest import build_chain, make_sku, phone
+from tests.conftest import build_chain, due_orders, make_sku, phone
 from tests.orders.test_sweeper_crash import database_url
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
@@ -65,17 +65,7 @@ def worker() -> Iterator[Celery]:
 def test_worker_runs_the_sweep_and_a_second_run_finds_nothing(worker: Celery) -> None:
     chain = build_chain()
     sku = make_sku(chain, stock={chain.store_a: 100})
-    Member.objects.bulk_create(
-        Member(chain=chain.hq, phone=phone(n), home_store=chain.store_a) for n in range(12)
-    )
-    for n, member in enumerate(Member.objects.filter(chain=chain.hq)):
-        place_order(
-            member=member,
-            store=chain.store_a,
-            lines=[LineRequest(sku.pk, 2)],
-            idempotency_key=f"k{n}",
-        )
-    Order.objects.update(payment_deadline=timeutil.now() - timedelta(minutes=1))
+    due_orders(chain, sku, count=12, quantity=2)
 
     first = worker.send_task(run_due_sweeps_task.name)
     second = worker.send_task(run_due_sweeps_task.name)  # a duplicate delivery (acks_late)

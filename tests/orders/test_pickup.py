@@ -32,11 +32,18 @@ def paid_order(chain: Chain, quantity: int = 2) -> Order:
         lines=[LineRequest(sku.pk, quantity)],
         idempotency_key="k",
     ).order
-    outcome = record_payment(
+    assert pay(order, "4200-1") == "paid"
+    order.refresh_from_db()
+    return order
+
+
+def pay(order: Order, transaction_id: str) -> str:
+    """What a verified payment notification for the whole order does."""
+    return record_payment(
         PaymentReport(
-            notification_id="EV-1",
+            notification_id=f"EV-{transaction_id}",
             out_trade_no=order.number,
-            transaction_id="4200-1",
+            transaction_id=transaction_id,
             amount_fen=order.total_fen,
             mchid="m",
             appid="a",
@@ -45,9 +52,6 @@ def paid_order(chain: Chain, quantity: int = 2) -> Order:
         expected_mchid="m",
         expected_appid="a",
     )
-    assert outcome == "paid"
-    order.refresh_from_db()
-    return order
 
 
 def test_payment_issues_a_code_and_pickup_uses_it_once(chain: Chain) -> None:

@@ -15,32 +15,14 @@ from shequn.members.actions import find_or_register_member
 from shequn.orders import actions
 from shequn.orders.actions import (
     LineRequest,
-    PaymentReport,
     place_order,
-    record_payment,
     request_refund,
     sweep_expired_orders,
     verify_pickup,
 )
 from shequn.orders.models import Order, OrderStatus, Payment, Refund, RefundStatus
 from tests.conftest import Chain, make_sku, phone
-from tests.orders.test_pickup import paid_order
-
-
-def pay(order: Order, transaction_id: str) -> str:
-    return record_payment(
-        PaymentReport(
-            notification_id=f"EV-{transaction_id}",
-            out_trade_no=order.number,
-            transaction_id=transaction_id,
-            amount_fen=order.total_fen,
-            mchid="m",
-            appid="a",
-            succeeded_at=timeutil.now(),
-        ),
-        expected_mchid="m",
-        expected_appid="a",
-    )
+from tests.orders.test_pickup import paid_order, pay
 
 
 def test_a_paid_twice_order_refunds_the_duplicate_by_name(chain: Chain) -> None:

@@ -17,7 +17,7 @@ from shequn.core.errors import DomainError
 from shequn.members.models import Member
 from shequn.orders.actions import LineRequest, place_order, sweep_expired_orders
 from shequn.orders.models import Order, OrderStatus
-from tests.conftest import build_chain, make_sku, phone
+from tests.conftest import build_chain, due_orders, make_sku, phone
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
 
@@ -65,17 +65,7 @@ def test_concurrent_orders_never_oversell() -> None:
 def test_two_sweepers_release_each_order_once() -> None:
     chain = build_chain()
     sku = make_sku(chain, stock={chain.store_a: 200})
-    Member.objects.bulk_create(
-        Member(chain=chain.hq, phone=phone(n), home_store=chain.store_a) for n in range(60)
-    )
-    for n, member in enumerate(Member.objects.filter(chain=chain.hq)):
-        place_order(
-            member=member,
-            store=chain.store_a,
-            lines=[LineRequest(sku.pk, 2)],
-            idempotency_key=f"k{n}",
-        )
-    Order.objects.update(payment_deadline="2020-01-01T00:00:00Z")
+    due_orders(chain, sku, count=60, quantity=2)
 
     def sweep(_: int) -> int:
         try:

@@ -20,7 +20,7 @@ from shequn.core.models import AuditEvent
 from shequn.members.models import Member
 from shequn.orders.actions import LineRequest, place_order
 from shequn.orders.models import Order, OrderStatus
-from tests.conftest import build_chain, make_sku, phone
+from tests.conftest import build_chain, due_orders, make_sku, phone
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
 ORDERS = 120
@@ -53,17 +53,7 @@ def closed() -> int:
 def test_kill_9_mid_sweep_then_restart_releases_exactly_once() -> None:
     chain = build_chain()
     sku = make_sku(chain, stock={chain.store_a: 1000})
-    Member.objects.bulk_create(
-        Member(chain=chain.hq, phone=phone(n), home_store=chain.store_a) for n in range(ORDERS)
-    )
-    for n, member in enumerate(Member.objects.filter(chain=chain.hq)):
-        place_order(
-            member=member,
-            store=chain.store_a,
-            lines=[LineRequest(sku.pk, 3)],
-            idempotency_key=f"k{n}",
-        )
-    Order.objects.update(payment_deadline=timeutil.now() - timedelta(minutes=1))
+    due_orders(chain, sku, count=ORDERS, quantity=3)
 
     process = sweeper("--pause-ms", "40")
     deadline = time.monotonic() + 60
