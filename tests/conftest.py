@@ -279,6 +279,35 @@ def wechatpay(settings: Any) -> FakeWechatPay:
     return fake
 
 
+@pytest.fixture
+def gateway(wechatpay: FakeWechatPay, settings: Any, live_server: Any) -> Iterator[tuple[Any, str]]:
+    """The simulated gateway on loopback, configured as our merchant's API base, notifying the
+    live test server: (SimulatedGateway, its base URL)."""
+    from shequn.integrations.wechatpay.crypto import generate_private_key, private_pem
+    from shequn.integrations.wechatpay.simulator import SimulatedGateway, serve_in_thread
+
+    merchant_key = generate_private_key()
+    sim = SimulatedGateway(
+        mchid=wechatpay.mchid,
+        merchant_public_key=merchant_key.public_key(),
+        merchant_serial="MERCHANT-1",
+        platform_key=wechatpay.platform_key,
+        platform_serial=wechatpay.serial,
+        apiv3_key=wechatpay.apiv3_key,
+    )
+    server = serve_in_thread(sim)
+    base = f"http://127.0.0.1:{server.server_port}"
+    settings.SHEQUN_WECHATPAY = {
+        **settings.SHEQUN_WECHATPAY,
+        "API_BASE": base,
+        "MERCHANT_KEY": private_pem(merchant_key).decode(),
+        "MERCHANT_SERIAL": "MERCHANT-1",
+    }
+    settings.SHEQUN_PUBLIC_URL = live_server.url
+    yield sim, base
+    server.shutdown()
+
+
 def due_orders(chain: Chain, sku: Sku, *, count: int, quantity: int) -> None:
     """``count`` members at store A each with one unpaid order of ``quantity`` units of ``sku``,
     all past their payment deadline (what the sweeps act on)."""

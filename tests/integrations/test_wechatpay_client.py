@@ -117,3 +117,51 @@ def test_unreachable_gateway_is_a_gateway_error() -> None:
     with pytest.raises(GatewayError) as info:
         refund(client("http://127.0.0.1:9"), "http://127.0.0.1:9/notify")
     assert info.value.code == "unreachable"
+
+
+def h5(c: WechatPayClient, total: int = 7980, number: str = "26112400000000000002") -> str:
+    return c.create_h5_prepay(
+        appid="wxd678efh567hg6787",
+        out_trade_no=number,
+        description="邻里优选 艾草贴×2",
+        total_fen=total,
+        notify_url="http://127.0.0.1:9/notify",
+        time_expire="2099-01-01T00:00:00+08:00",
+        payer_client_ip="127.0.0.1",
+    )
+
+
+def test_prepay_query_and_close_follow_the_published_contract(gateway) -> None:  # type: ignore[no-untyped-def]
+    sim, base = gateway
+    c = client(base)
+    with pytest.raises(GatewayError) as missing:
+        c.query_order("26112400000000000002")
+    assert (missing.value.code, missing.value.status) == ("ORDER_NOT_EXIST", 404)
+    url = h5(c)
+    assert h5(c).split("&package=")[0] == url.split("&package=")[0]  # the same prepay_id
+    with pytest.raises(GatewayError) as changed:  # same out_trade_no, other content
+        h5(c, total=1)
+    assert changed.value.code == "INVALID_REQUEST"
+    state = c.query_order("26112400000000000002")
+    assert (state["trade_state"], state["amount"]["total"]) == ("NOTPAY", 7980)
+    c.close_order("26112400000000000002")
+    assert c.query_order("26112400000000000002")["trade_state"] == "CLOSED"
+    with pytest.raises(GatewayError) as closed:
+        h5(c)
+    assert closed.value.code == "ORDERCLOSED"
+    h5(c, number="26112400000000000003")
+    sim.notify_payments = False
+    assert sim.pay("26112400000000000003") == (True, "")
+    paid = c.query_order("26112400000000000003")
+    assert paid["trade_state"] == "SUCCESS" and paid["transaction_id"].startswith("42000")
+    with pytest.raises(GatewayError) as already:
+        c.close_order("26112400000000000003")
+    assert already.value.code == "ORDERPAID"
+
+
+def test_prepay_refuses_bad_amounts(gateway) -> None:  # type: ignore[no-untyped-def]
+    _, base = gateway
+    for total in (0, -1):
+        with pytest.raises(GatewayError) as info:
+            h5(client(base), total=total, number=f"2611240000000000009{-total}")
+        assert info.value.code == "PARAM_ERROR"

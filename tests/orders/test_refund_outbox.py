@@ -5,7 +5,6 @@ the sweep, never lost."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -13,40 +12,12 @@ import pytest
 
 from shequn.catalog.models import StockItem
 from shequn.core import timeutil
-from shequn.integrations.wechatpay.crypto import generate_private_key, private_pem
-from shequn.integrations.wechatpay.simulator import SimulatedGateway, serve_in_thread
 from shequn.orders.actions import request_refund, submit_refund, sweep_unsubmitted_refunds
 from shequn.orders.models import OrderStatus, Refund, RefundStatus
-from tests.conftest import FakeWechatPay, build_chain
+from tests.conftest import build_chain
 from tests.orders.test_pickup import paid_order
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
-
-
-@pytest.fixture
-def gateway(
-    wechatpay: FakeWechatPay, settings: Any, live_server: Any
-) -> Iterator[tuple[SimulatedGateway, str]]:
-    merchant_key = generate_private_key()
-    sim = SimulatedGateway(
-        mchid=wechatpay.mchid,
-        merchant_public_key=merchant_key.public_key(),
-        merchant_serial="MERCHANT-1",
-        platform_key=wechatpay.platform_key,
-        platform_serial=wechatpay.serial,
-        apiv3_key=wechatpay.apiv3_key,
-    )
-    server = serve_in_thread(sim)
-    base = f"http://127.0.0.1:{server.server_port}"
-    settings.SHEQUN_WECHATPAY = {
-        **settings.SHEQUN_WECHATPAY,
-        "API_BASE": base,
-        "MERCHANT_KEY": private_pem(merchant_key).decode(),
-        "MERCHANT_SERIAL": "MERCHANT-1",
-    }
-    settings.SHEQUN_PUBLIC_URL = live_server.url
-    yield sim, base
-    server.shutdown()
 
 
 def wait_for(refund: Refund, status: str) -> Refund:

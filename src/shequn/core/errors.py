@@ -63,3 +63,10 @@ class RuleViolation(DomainError):
 
     status = 422
     default_code = "rule_violation"
+
+
+class Unavailable(DomainError):
+    """A service we depend on (the payment gateway) cannot be reached; try again shortly."""
+
+    status = 503
+    default_code = "service_unavailable"

@@ -14,9 +14,10 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
@@ -32,9 +33,18 @@ from shequn.catalog.stock import (
 )
 from shequn.core import timeutil
 from shequn.core.audit import record_audit
-from shequn.core.errors import Conflict, DomainError, InvalidInput, NotFound, RuleViolation
+from shequn.core.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
+    Unavailable,
+)
 from shequn.core.faults import crash_point
 from shequn.groups.models import CustomerGroup
+from shequn.integrations.wechatpay.client import GatewayError, WechatPayClient, h5_pay_url
+from shequn.integrations.wechatpay.config import notify_url, wechatpay_client, wechatpay_config
 from shequn.members.models import Member
 from shequn.org.models import NodeKind, OrgNode, Staff
 from shequn.org.roles import Perm
@@ -301,7 +311,12 @@ def cancel_unpaid_order(
             f"订单{order.get_status_display()}, 不能取消", code="illegal_transition"
         )
     reason = "member_cancelled" if member is not None else "staff_cancelled"
-    if not _release(order, reason=reason, actor=acting, now=timeutil.now()):
+    now = timeutil.now()
+    if order.payment_started_at is not None and not _gateway_lets_close(
+        order, now, wait_for_gateway=True
+    ):
+        raise Conflict("订单已支付, 不能取消; 如需退款请申请退款", code="order_changed")
+    if not _release(order, reason=reason, actor=acting, now=now):
         raise Conflict("订单状态已变化, 请刷新", code="order_changed")
     order.refresh_from_db()
     return order
@@ -330,6 +345,9 @@ def sweep_expired_orders(
             if order.pk in broken:
                 continue
             try:
+                if order.payment_started_at is not None and not _gateway_lets_close(order, now):
+                    broken.add(order.pk)  # paid meanwhile, or the gateway must be asked again
+                    continue
                 closed += _release(order, reason="payment_timeout", actor=None, now=now)
                 progressed = True
             except Exception:  # one broken order must not block every later one
@@ -385,6 +403,38 @@ class PaymentReport:
     appid: str
     succeeded_at: datetime
     payer_openid: str = ""
+
+    @classmethod
+    def from_wechat(cls, resource: Mapping[str, Any], *, notification_id: str) -> PaymentReport:
+        """Read a WeChat Pay transaction (a notification's resource or an order query).
+        KeyError, TypeError or ValueError when it is not one."""
+        payer = resource.get("payer") or {}
+        return cls(
+            notification_id=bounded_id(notification_id, 64),
+            out_trade_no=bounded_id(resource["out_trade_no"], 32),
+            transaction_id=bounded_id(resource["transaction_id"], 64),
+            amount_fen=int(resource["amount"]["total"]),
+            mchid=str(resource["mchid"]),
+            appid=str(resource["appid"]),
+            succeeded_at=_success_time(str(resource.get("success_time", ""))),
+            payer_openid=str(payer.get("openid", "")) if isinstance(payer, dict) else "",
+        )
+
+
+def bounded_id(value: object, limit: int) -> str:
+    """An id from the platform as text, refused (ValueError) if it cannot be ours."""
+    text = str(value)
+    if not text or len(text) > limit:
+        raise ValueError("id length")
+    return text
+
+
+def _success_time(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return timeutil.now()
+    return moment if moment.tzinfo else timeutil.now()
 
 
 def record_payment(
@@ -448,6 +498,136 @@ def record_payment(
         _finish_notification(provider, report.notification_id, outcome=outcome)
         crash_point("payments.before_commit")  # crash tests: verified, written, not committed
     return outcome
+
+
+# --- paying through the gateway (prepay, query, close) ------------------------------------
+# These call the gateway, so they run outside any transaction ("atomic phases"): the recovery
+# point (``payment_started_at``) is committed before the call, and a retry reuses the same
+# out_trade_no, which the gateway treats as the same payment.
+GATEWAY_GRACE = timedelta(hours=1)  # how long past its deadline an order waits for the gateway
+
+
+@dataclass(frozen=True)
+class PaymentStart:
+    kind: str  # "h5": send the browser to ``url``; "jsapi": hand ``params`` to WeixinJSBridge
+    url: str = ""
+    params: dict[str, str] | None = None
+
+
+def _gateway() -> WechatPayClient:
+    client = wechatpay_client()
+    if client is None:
+        raise Unavailable("本店尚未开通在线支付", code="payment_not_configured")
+    return client
+
+
+def _outside_transaction(what: str) -> None:
+    if transaction.get_connection().in_atomic_block:
+        raise RuntimeError(f"{what} calls the payment gateway; call it outside a transaction")
+
+
+def _description(order: Order) -> str:
+    lines = list(order.lines.order_by("id").values_list("product_name", "quantity"))
+    first = f"{lines[0][0]}×{lines[0][1]}" if lines else "订单"
+    return f"{order.store.name} {first}" + (f" 等{len(lines)}种" if len(lines) > 1 else "")
+
+
+def start_payment(
+    *, order: Order, member: Member, return_url: str, client_ip: str, openid: str = ""
+) -> PaymentStart:
+    """Open the member's payment for an unpaid order: JSAPI inside WeChat (``openid`` known),
+    H5 cashier in any other phone browser. The gateway refuses payment after our deadline
+    (``time_expire``), so a payment cannot outlive the stock reservation it pays for."""
+    _outside_transaction("start_payment")
+    if order.member_id != member.pk:
+        raise NotFound("订单不存在")
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        raise RuleViolation(
+            f"订单{order.get_status_display()}, 无需支付", code="illegal_transition"
+        )
+    now = timeutil.now()
+    if order.payment_deadline <= now + timedelta(seconds=30):
+        raise RuleViolation("订单已超过支付时限, 请重新下单", code="payment_expired")
+    client, config = _gateway(), wechatpay_config()
+    Order.objects.filter(pk=order.pk, payment_started_at__isnull=True).update(
+        payment_started_at=now
+    )
+    common: dict[str, Any] = {
+        "appid": config.appid,
+        "out_trade_no": order.number,
+        "description": _description(order),
+        "total_fen": order.total_fen,
+        "notify_url": notify_url(),
+        "time_expire": timeutil.to_local(order.payment_deadline).isoformat(timespec="seconds"),
+    }
+    try:
+        if openid:
+            prepay_id = client.create_jsapi_prepay(**common, payer_openid=openid)
+            return PaymentStart(
+                "jsapi", params=client.jsapi_pay_params(appid=config.appid, prepay_id=prepay_id)
+            )
+        h5_url = client.create_h5_prepay(**common, payer_client_ip=client_ip)
+    except GatewayError as exc:
+        if exc.code == "ORDERPAID":
+            reconcile_payment(order)
+            raise RuleViolation("订单已支付", code="already_paid") from None
+        if 400 <= exc.status < 500:
+            raise RuleViolation(
+                f"支付平台拒绝了该订单: {exc.message}", code="payment_refused"
+            ) from None
+        raise Unavailable(
+            "支付服务暂时不可用, 请稍后再试", code="payment_gateway_unavailable"
+        ) from None
+    return PaymentStart("h5", url=h5_pay_url(h5_url, return_url))
+
+
+def reconcile_payment(order: Order) -> str:
+    """Ask the gateway what became of the order's payment, for when a notification is late or
+    lost. A success is recorded exactly as its notification would be (``paid``, ``duplicate``
+    or ``refund_required``); otherwise the gateway's trade_state in lower case (``notpay``,
+    ``closed``, ...) or ``not_started``."""
+    _outside_transaction("reconcile_payment")
+    if order.payment_started_at is None:
+        return "not_started"
+    try:
+        data = _gateway().query_order(order.number)
+    except GatewayError as exc:
+        if exc.code == "ORDER_NOT_EXIST":
+            return "not_started"
+        raise Unavailable("支付服务暂时不可用", code="payment_gateway_unavailable") from None
+    state = str(data.get("trade_state") or "unknown")
+    if state != "SUCCESS":
+        return state.lower()
+    config = wechatpay_config()
+    transaction_id = hashlib.sha256(str(data.get("transaction_id")).encode()).hexdigest()[:40]
+    report = PaymentReport.from_wechat(data, notification_id=f"query:{transaction_id}")
+    return record_payment(report, expected_mchid=config.mchid, expected_appid=config.appid)
+
+
+def _gateway_lets_close(order: Order, now: datetime, *, wait_for_gateway: bool = False) -> bool:
+    """Before closing an order whose payer may have paid at the gateway: ask (a lost
+    notification is recovered here), then close it there so no payment can land afterwards.
+    False when it turned out paid, or when the gateway cannot be reached — then the order
+    waits, up to GATEWAY_GRACE past its deadline (a payment after that is refunded by the
+    late-success path). ``wait_for_gateway`` raises instead, for a person waiting on it."""
+    try:
+        outcome = reconcile_payment(order)
+        if outcome in ("paid", "duplicate", "refund_required"):
+            return False
+        if outcome not in ("not_started", "closed"):
+            _gateway().close_order(order.number)
+        return True
+    except GatewayError as exc:
+        if exc.code == "ORDERPAID":
+            reconcile_payment(order)
+            return False
+        failure: DomainError = Unavailable("支付服务暂时不可用", code="payment_gateway_unavailable")
+    except Unavailable as exc:
+        failure = exc
+    if wait_for_gateway:
+        raise failure
+    logger.warning("gateway unreachable for order %s: %s", order.number, failure.message)
+    return now >= order.payment_deadline + GATEWAY_GRACE
 
 
 # --- store pickup (自提核销) ----------------------------------------------------------------

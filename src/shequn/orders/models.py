@@ -67,6 +67,9 @@ class Order(models.Model):
     idempotency_key = models.CharField(max_length=64)
     request_fingerprint = models.CharField(max_length=64)
     payment_deadline = models.DateTimeField("支付截止")
+    # Set (and committed) before the first prepay call: from then on the gateway may hold a
+    # payment for this order, so it is queried and closed there before we close it here.
+    payment_started_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     close_reason = models.CharField(max_length=32, blank=True)

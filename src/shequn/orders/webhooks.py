@@ -7,7 +7,6 @@ same body when we failed, so the platform retries. Never 200 with FAIL.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 
@@ -15,7 +14,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from shequn.core import timeutil
 from shequn.core.errors import DomainError
 from shequn.integrations.wechatpay.config import wechatpay_config
 from shequn.integrations.wechatpay.notifications import NotificationRejected, verify_notification
@@ -24,6 +22,7 @@ from .actions import (
     REFUND_EVENTS,
     PaymentReport,
     RefundReport,
+    bounded_id,
     record_payment,
     record_refund_result,
 )
@@ -37,22 +36,6 @@ def _fail(status: int, message: str) -> JsonResponse:
         status=status,
         json_dumps_params={"ensure_ascii": False},
     )
-
-
-def _bounded(value: object, limit: int) -> str:
-    """An id from the platform as text, refused (ValueError → 400) if it cannot be ours."""
-    text = str(value)
-    if not text or len(text) > limit:
-        raise ValueError("id length")
-    return text
-
-
-def _success_time(value: str) -> dt.datetime:
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return timeutil.now()
-    return moment if moment.tzinfo else timeutil.now()
 
 
 @csrf_exempt
@@ -82,17 +65,7 @@ def wechatpay_notify(request: HttpRequest) -> HttpResponse:
     if resource.get("trade_state") != "SUCCESS":
         return HttpResponse(status=204)
     try:
-        payer = resource.get("payer") or {}
-        report = PaymentReport(
-            notification_id=_bounded(notification.id, 64),
-            out_trade_no=_bounded(resource["out_trade_no"], 32),
-            transaction_id=_bounded(resource["transaction_id"], 64),
-            amount_fen=int(resource["amount"]["total"]),
-            mchid=str(resource["mchid"]),
-            appid=str(resource["appid"]),
-            succeeded_at=_success_time(str(resource.get("success_time", ""))),
-            payer_openid=str(payer.get("openid", "")) if isinstance(payer, dict) else "",
-        )
+        report = PaymentReport.from_wechat(resource, notification_id=notification.id)
         record_payment(report, expected_mchid=config.mchid, expected_appid=config.appid)
     except (KeyError, TypeError, ValueError, AttributeError):
         return _fail(400, "通知内容缺少必要字段")
@@ -110,9 +83,9 @@ def _refund(
         if not isinstance(amount, dict):
             raise TypeError("amount")
         report = RefundReport(
-            notification_id=_bounded(notification_id, 64),
+            notification_id=bounded_id(notification_id, 64),
             event_type=event_type,
-            out_refund_no=_bounded(resource["out_refund_no"], 32),
+            out_refund_no=bounded_id(resource["out_refund_no"], 32),
             refund_fen=int(amount["refund"]),
             mchid=str(resource["mchid"]),
         )

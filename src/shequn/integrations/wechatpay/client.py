@@ -4,14 +4,16 @@ the platform key (a response that does not verify is refused, like a forged noti
 from __future__ import annotations
 
 import json
+import secrets
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .crypto import PrivateKey, PublicKey
+from .crypto import PrivateKey, PublicKey, rsa_sign
 from .notifications import NotificationRejected, verify_signature
 from .signing import authorization_header
 
@@ -105,3 +107,107 @@ class WechatPayClient:
                 "amount": {"refund": refund_fen, "total": total_fen, "currency": "CNY"},
             },
         )
+
+    # --- payments -------------------------------------------------------------------------
+    def _transaction(
+        self,
+        *,
+        appid: str,
+        out_trade_no: str,
+        description: str,
+        total_fen: int,
+        notify_url: str,
+        time_expire: str,
+    ) -> dict[str, Any]:
+        return {
+            "appid": appid,
+            "mchid": self.mchid,
+            "description": description[:127],
+            "out_trade_no": out_trade_no,
+            "time_expire": time_expire,  # RFC 3339 with offset: WeChat refuses payment after it
+            "notify_url": notify_url,
+            "amount": {"total": total_fen, "currency": "CNY"},
+        }
+
+    def create_jsapi_prepay(
+        self,
+        *,
+        appid: str,
+        out_trade_no: str,
+        description: str,
+        total_fen: int,
+        notify_url: str,
+        time_expire: str,
+        payer_openid: str,
+    ) -> str:
+        """JSAPI下单 (POST /v3/pay/transactions/jsapi) → ``prepay_id`` for WeixinJSBridge."""
+        body = self._transaction(
+            appid=appid,
+            out_trade_no=out_trade_no,
+            description=description,
+            total_fen=total_fen,
+            notify_url=notify_url,
+            time_expire=time_expire,
+        )
+        body["payer"] = {"openid": payer_openid}
+        return str(self.request("POST", "/v3/pay/transactions/jsapi", body)["prepay_id"])
+
+    def create_h5_prepay(
+        self,
+        *,
+        appid: str,
+        out_trade_no: str,
+        description: str,
+        total_fen: int,
+        notify_url: str,
+        time_expire: str,
+        payer_client_ip: str,
+    ) -> str:
+        """H5下单 (POST /v3/pay/transactions/h5) → ``h5_url``: the WeChat cashier for a phone
+        browser outside WeChat. Append ``&redirect_url=`` (see ``h5_pay_url``)."""
+        body = self._transaction(
+            appid=appid,
+            out_trade_no=out_trade_no,
+            description=description,
+            total_fen=total_fen,
+            notify_url=notify_url,
+            time_expire=time_expire,
+        )
+        body["scene_info"] = {"payer_client_ip": payer_client_ip, "h5_info": {"type": "Wap"}}
+        return str(self.request("POST", "/v3/pay/transactions/h5", body)["h5_url"])
+
+    def query_order(self, out_trade_no: str) -> dict[str, Any]:
+        """查询订单 (GET …/out-trade-no/{no}?mchid=): the transaction, ``trade_state`` included.
+        ``GatewayError("ORDER_NOT_EXIST")`` when the gateway never saw the order."""
+        number = urllib.parse.quote(out_trade_no, safe="")
+        return self.request("GET", f"/v3/pay/transactions/out-trade-no/{number}?mchid={self.mchid}")
+
+    def close_order(self, out_trade_no: str) -> None:
+        """关闭订单: after this the payer can no longer pay it (204 No Content)."""
+        number = urllib.parse.quote(out_trade_no, safe="")
+        self.request(
+            "POST", f"/v3/pay/transactions/out-trade-no/{number}/close", {"mchid": self.mchid}
+        )
+
+    def jsapi_pay_params(self, *, appid: str, prepay_id: str) -> dict[str, str]:
+        """What the page passes to ``WeixinJSBridge.invoke('getBrandWCPayRequest', …)``:
+        paySign = RSA-SHA256 over ``appId\ntimeStamp\nnonceStr\npackage\n``."""
+        timestamp, nonce, package = (
+            str(int(time.time())),
+            secrets.token_hex(16),
+            f"prepay_id={prepay_id}",
+        )
+        message = f"{appid}\n{timestamp}\n{nonce}\n{package}\n".encode()
+        return {
+            "appId": appid,
+            "timeStamp": timestamp,
+            "nonceStr": nonce,
+            "package": package,
+            "signType": "RSA",
+            "paySign": rsa_sign(self.merchant_key, message),
+        }
+
+
+def h5_pay_url(h5_url: str, redirect_url: str) -> str:
+    """The cashier URL with where to come back to (WeChat's ``redirect_url``, URL-encoded)."""
+    return f"{h5_url}&redirect_url={urllib.parse.quote(redirect_url, safe='')}"
