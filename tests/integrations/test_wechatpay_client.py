@@ -153,7 +153,8 @@ def test_prepay_query_and_close_follow_the_published_contract(gateway) -> None: 
     sim.notify_payments = False
     assert sim.pay("26112400000000000003") == (True, "")
     paid = c.query_order("26112400000000000003")
-    assert paid["trade_state"] == "SUCCESS" and paid["transaction_id"].startswith("42000")
+    assert paid["trade_state"] == "SUCCESS"
+    assert paid["transaction_id"].startswith("42000")
     with pytest.raises(GatewayError) as already:
         c.close_order("26112400000000000003")
     assert already.value.code == "ORDERPAID"

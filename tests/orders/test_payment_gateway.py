@@ -95,7 +95,8 @@ def test_jsapi_prepay_returns_signed_bridge_params(gateway, settings: Any) -> No
         openid="o-member-1",
     )
     params = begun.params
-    assert begun.kind == "jsapi" and params is not None
+    assert begun.kind == "jsapi"
+    assert params is not None
     assert params["package"] == f"prepay_id={sim.transactions[order.number]['prepay_id']}"
     assert params["appId"] == settings.SHEQUN_WECHATPAY["APPID"]
     message = (
