@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.db.models import F
 
 from shequn.core import timeutil
 from shequn.core.audit import record_audit
-from shequn.core.errors import Conflict, InvalidInput, PermissionDenied
+from shequn.core.errors import Conflict, InvalidInput, PermissionDenied, RuleViolation
+from shequn.integrations.sms import send_sms
 from shequn.org.models import NodeKind, OrgNode, Staff
 from shequn.org.roles import Perm
 from shequn.org.scoping import require_perm
 
-from .models import ChannelIdentity, IdentityChannel, Member
+from .models import ChannelIdentity, IdentityChannel, LoginCode, Member
 from .phones import normalize_phone
 
 CONSENT_PURPOSES = ("marketing", "chat_analysis", "personalization")
@@ -163,3 +170,66 @@ def update_member(
             details={"changed": sorted(changes)},
         )
     return member
+
+
+# --- member login (H5) by SMS code ----------------------------------------------------------
+LOGIN_CODE_TTL = timedelta(minutes=5)
+LOGIN_CODE_INTERVAL = timedelta(seconds=60)  # one code a minute per phone
+LOGIN_CODES_PER_DAY = 10
+LOGIN_CODE_ATTEMPTS = 5
+
+
+def _code_hash(chain_id: int, phone: str, code: str) -> str:
+    return hmac.new(
+        settings.SECRET_KEY.encode(), f"{chain_id}:{phone}:{code}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def send_login_code(*, store: OrgNode, phone: str) -> None:
+    """Text a 6-digit login code to ``phone``; refused when asked again within a minute or
+    more than ten times a day (an SMS costs money and annoys the owner of a typed-in number)."""
+    e164 = normalize_phone(phone)
+    now = timeutil.now()
+    recent = LoginCode.objects.filter(
+        chain_id=store.chain_id, phone=e164, created_at__gt=now - timedelta(days=1)
+    )
+    if recent.filter(created_at__gt=now - LOGIN_CODE_INTERVAL).exists():
+        raise RuleViolation("验证码已发送, 请 60 秒后再试", code="code_too_soon")
+    if recent.count() >= LOGIN_CODES_PER_DAY:
+        raise RuleViolation("今天获取验证码次数过多, 请明天再试", code="code_limit")
+    code = f"{secrets.randbelow(10**6):06d}"
+    LoginCode.objects.create(
+        chain_id=store.chain_id,
+        phone=e164,
+        code_hash=_code_hash(store.chain_id, e164, code),
+        created_at=now,
+        expires_at=now + LOGIN_CODE_TTL,
+    )
+    send_sms(e164, f"【{store.name}】验证码 {code}, 5 分钟内有效。如非本人操作请忽略。")
+
+
+def log_in_with_code(*, store: OrgNode, phone: str, code: str) -> MemberResult:
+    """The member behind ``phone`` once the code matches (registered at ``store`` if new).
+    Each guess uses up an attempt by a conditional UPDATE, so parallel guesses get no more."""
+    e164 = normalize_phone(phone)
+    code = (code or "").strip()
+    now = timeutil.now()
+    latest = (
+        LoginCode.objects.filter(
+            chain_id=store.chain_id, phone=e164, used_at__isnull=True, expires_at__gt=now
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    if latest is None:
+        raise RuleViolation("验证码已失效, 请重新获取", code="code_expired")
+    counted = LoginCode.objects.filter(pk=latest.pk, attempts__lt=LOGIN_CODE_ATTEMPTS).update(
+        attempts=F("attempts") + 1
+    )
+    if not counted:
+        raise RuleViolation("错误次数过多, 请重新获取验证码", code="code_expired")
+    if not hmac.compare_digest(latest.code_hash, _code_hash(store.chain_id, e164, code)):
+        raise InvalidInput("验证码不正确", code="wrong_code")
+    if not LoginCode.objects.filter(pk=latest.pk, used_at__isnull=True).update(used_at=now):
+        raise RuleViolation("验证码已使用, 请重新获取", code="code_expired")
+    return find_or_register_member(store=store, phone=e164)

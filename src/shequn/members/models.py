@@ -79,3 +79,22 @@ class ChannelIdentity(models.Model):
     @classmethod
     def scope_q(cls, path: str) -> models.Q:
         return models.Q(member__home_store__path__startswith=path)
+
+
+class LoginCode(models.Model):
+    """A one-time SMS code for the member pages (H5). Only its hash is kept; it expires in
+    minutes and dies after a few wrong guesses, so a 6-digit code cannot be brute-forced."""
+
+    chain = models.ForeignKey(OrgNode, on_delete=models.CASCADE, related_name="+")
+    phone = models.CharField(max_length=20)  # E.164
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["chain", "phone", "created_at"], name="login_code_idx")]
+
+    def __str__(self) -> str:
+        return f"login code for {self.phone[:-4]}****"

@@ -739,6 +739,47 @@ def request_refund(
     commit (outbox), never inside this transaction.
     """
     require_perm(acting, Perm.MANAGE_ORDERS)
+    return _open_refund(
+        order=order, amount_fen=amount_fen, reason=reason, payment=payment, staff=acting
+    )
+
+
+def request_member_refund(*, member: Member, order: Order, reason: str) -> Refund:
+    """A member takes an order back before pickup: the whole amount, at once — the units have
+    not left the shelf, so there is nothing for the store to check. After pickup the store
+    decides (``request_refund``)."""
+    if order.member_id != member.pk:
+        raise NotFound("订单不存在")
+    if order.status != OrderStatus.PAID:
+        raise RuleViolation(
+            f"订单{order.get_status_display()}, 不能在线退款; 已提货的订单请联系门店",
+            code="illegal_transition",
+        )
+    if _refund_in_flight(order):
+        raise RuleViolation("该订单的退款正在处理中", code="refund_in_progress")
+    payment = order.payments.filter(refund_required=False).order_by("id").first()
+    if payment is None:
+        raise RuleViolation("订单未支付, 无需退款", code="not_paid")
+    return _open_refund(
+        order=order,
+        amount_fen=payment.amount_fen - payment.refunded_fen,
+        reason=reason,
+        payment=payment,
+        member=member,
+    )
+
+
+def _open_refund(
+    *,
+    order: Order,
+    amount_fen: int,
+    reason: str,
+    payment: Payment | None,
+    staff: Staff | None = None,
+    member: Member | None = None,
+) -> Refund:
+    """The one way a refund record comes to be, for whoever asked (a clerk or the member)."""
+    actor = staff.user if staff else None
     if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or amount_fen < 1:
         raise InvalidInput("退款金额须为正整数分", code="invalid_amount")
     reason = (reason or "").strip()
@@ -775,14 +816,19 @@ def request_refund(
             out_refund_no=f"R{order.number}P{payment.pk}N{sequence}",
             amount_fen=amount_fen,
             reason=reason,
-            requested_by=acting.user,
+            requested_by=actor,
         )
         record_audit(
-            acting.user,
+            actor,
             "orders.refund_requested",
             target=refund,
             scope_path=order.store.path,
-            details={"order": order.number, "amount_fen": amount_fen, "reason": reason},
+            details={
+                "order": order.number,
+                "amount_fen": amount_fen,
+                "reason": reason,
+                **({"member": member.pk} if member else {}),
+            },
         )
         # Outbox: the gateway is called only after this commits; a failure there is retried by
         # the refund sweep, never lost, and never rolls this record back.

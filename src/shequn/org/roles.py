@@ -33,6 +33,7 @@ class Perm(StrEnum):
     VIEW_ORDERS = "view_orders"
     MANAGE_ORDERS = "manage_orders"  # cancel, refund
     FULFIL_ORDERS = "fulfil_orders"  # verify pickup codes at the counter (核销)
+    PUSH_CARDS = "push_cards"  # push product cards into the groups in scope
 
 
 _ALL = frozenset(Perm)
@@ -40,6 +41,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
     Role.HQ_ADMIN: _ALL,
     Role.HQ_OPERATOR: frozenset(
         {
+            Perm.PUSH_CARDS,
             Perm.MANAGE_CATALOG,
             Perm.MANAGE_STOCK,
             Perm.VIEW_ORDERS,
@@ -54,6 +56,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
     ),
     Role.REGION_MANAGER: frozenset(
         {
+            Perm.PUSH_CARDS,
             Perm.MANAGE_STOCK,
             Perm.VIEW_ORDERS,
             Perm.MANAGE_STAFF,
@@ -67,6 +70,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
     ),
     Role.STORE_MANAGER: frozenset(
         {
+            Perm.PUSH_CARDS,
             Perm.MANAGE_STOCK,
             Perm.VIEW_ORDERS,
             Perm.MANAGE_ORDERS,
@@ -84,6 +88,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
     ),
     Role.GROUP_OPERATOR: frozenset(
         {
+            Perm.PUSH_CARDS,
             Perm.VIEW_ORDERS,
             Perm.FULFIL_ORDERS,
             Perm.VIEW_GROUPS,

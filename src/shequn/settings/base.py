@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "shequn.groups",
     "shequn.catalog",
     "shequn.orders",
+    "shequn.shop",
     "shequn.console",
 ]
 
@@ -170,6 +171,10 @@ SHEQUN_WECHATPAY = {
     "MERCHANT_SERIAL": os.environ.get("WECHATPAY_MERCHANT_SERIAL", ""),
 }
 # Where the platform can reach us (notify_url); must be public HTTPS in production.
+# How member login codes reach phones. "log": written to the log and kept in memory
+# (shequn.integrations.sms.OUTBOX); "display": the same, and the demo login page shows the code
+# because no SMS is really sent. A production deployment plugs in its SMS provider here.
+SHEQUN_SMS_BACKEND = os.environ.get("SHEQUN_SMS_BACKEND", "log")
 SHEQUN_PUBLIC_URL = os.environ.get("SHEQUN_PUBLIC_URL", "http://127.0.0.1:8000")
 
 # --- Celery (scale path) ----------------------------------------------------------------------

@@ -3,6 +3,7 @@
 import os
 
 os.environ.setdefault("DEBUG", "1")
+os.environ.setdefault("SHEQUN_SMS_BACKEND", "display")  # no real SMS in the demo
 os.environ.setdefault("SECRET_KEY", "dev-only-insecure-key-shequn-0000000000000000000000000")
 
 from .base import *  # noqa: E402,F403

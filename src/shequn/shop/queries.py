@@ -1,0 +1,115 @@
+"""Reads for the member pages: what a store offers, a group's feed, the member's own orders.
+A member only ever sees their own orders; catalog and stock are what the store sells."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import F, Prefetch, QuerySet
+
+from shequn.catalog.models import PriceTier, Product, Sku, StockItem
+from shequn.catalog.pricing import tiered_unit_price
+from shequn.core.errors import NotFound
+from shequn.groups.models import CustomerGroup
+from shequn.members.models import Member
+from shequn.orders.models import Order
+from shequn.org.models import OrgNode
+
+from .links import Source, product_link
+from .models import GroupPost
+
+
+@dataclass(frozen=True)
+class SkuOffer:
+    sku: Sku
+    available: int  # on the shelf and not promised to an unpaid or unpicked order
+    tiers: list[PriceTier]
+
+    @property
+    def price_fen(self) -> int:
+        return self.sku.price_fen
+
+    def unit_price_fen(self, quantity: int) -> int:
+        return tiered_unit_price(
+            self.sku.price_fen, quantity, [(t.min_quantity, t.unit_price_fen) for t in self.tiers]
+        )
+
+
+def _available(store: OrgNode, sku_ids: list[int]) -> dict[int, int]:
+    return dict(
+        StockItem.objects.filter(store=store, sku_id__in=sku_ids)
+        .annotate(free=F("quantity") - F("quantity_allocated"))
+        .values_list("sku_id", "free")
+    )
+
+
+def store_offer(store: OrgNode, product_id: int) -> tuple[Product, list[SkuOffer]]:
+    """A product of the store's chain and what this store can sell of it."""
+    product = (
+        Product.objects.filter(pk=product_id, chain_id=store.chain_id, is_active=True)
+        .prefetch_related(
+            Prefetch(
+                "skus",
+                Sku.objects.filter(is_active=True).prefetch_related("tiers").order_by("price_fen"),
+            )
+        )
+        .first()
+    )
+    if product is None:
+        raise NotFound("商品不存在或已下架")
+    skus = list(product.skus.all())
+    free = _available(store, [sku.pk for sku in skus])
+    return product, [
+        SkuOffer(
+            sku, max(free.get(sku.pk, 0), 0), sorted(sku.tiers.all(), key=lambda t: t.min_quantity)
+        )
+        for sku in skus
+        if sku.pk in free
+    ]
+
+
+@dataclass(frozen=True)
+class FeedCard:
+    post: GroupPost
+    link: str
+    from_price_fen: int | None  # the cheapest SKU the store sells, None when it sells none
+    sold_out: bool
+
+
+def group_feed(group: CustomerGroup, limit: int = 50) -> list[FeedCard]:
+    posts = list(
+        GroupPost.objects.filter(group=group, product__is_active=True)
+        .select_related("product")
+        .prefetch_related(Prefetch("product__skus", Sku.objects.filter(is_active=True)))[:limit]
+    )
+    sku_ids = [sku.pk for post in posts for sku in post.product.skus.all()]
+    free = _available(group.store, sku_ids)
+    cards = []
+    for post in posts:
+        sold = [sku for sku in post.product.skus.all() if sku.pk in free]
+        source = Source(group.pk, post.sharer_id, post.content_ref, "group_share")
+        cards.append(
+            FeedCard(
+                post=post,
+                link=product_link(post.product_id, source),
+                from_price_fen=min((sku.price_fen for sku in sold), default=None),
+                sold_out=not any(free[sku.pk] > 0 for sku in sold),
+            )
+        )
+    return cards
+
+
+def member_orders(member: Member) -> QuerySet[Order]:
+    return (
+        Order.objects.filter(member=member)
+        .select_related("store")
+        .prefetch_related("lines")
+        .order_by("-created_at", "-id")
+    )
+
+
+def member_order(member: Member, number: str) -> Order:
+    order = member_orders(member).filter(number=number).first()
+    if order is None:
+        raise NotFound("订单不存在")
+    return order
