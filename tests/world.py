@@ -10,6 +10,7 @@ from shequn.groups.models import CustomerGroup, GroupMembership, Invitation, Rec
 from shequn.members.models import Member
 from shequn.orders.actions import LineRequest, place_order
 from shequn.orders.models import Order
+from shequn.shop.actions import push_product_card
 from tests.conftest import Chain, build_chain, make_group, make_sku, staff_code
 
 # Strings that exist only in store B's data: none may appear in what store A's staff get back.
@@ -66,6 +67,9 @@ def build_world() -> World:
         idempotency_key="b",
         content_ref="B店素材",
     ).order
+    push_product_card(
+        acting=chain.manager_b, product=sku.product, group_ids=[group_b.pk], headline="B店素材卡片"
+    )
     other = build_chain()
     foreign_sku = make_sku(other, code="F-1")
     Product.objects.filter(pk=foreign_sku.product_id).update(name="外连锁商品")

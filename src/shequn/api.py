@@ -128,6 +128,7 @@ def _register_routers() -> None:
     from shequn.orders.api import router as orders
     from shequn.org.api import audit_router, auth_router
     from shequn.org.api import router as org
+    from shequn.shop.api import router as shop
 
     api.add_router("/auth", auth_router)
     api.add_router("/org", org)
@@ -139,6 +140,7 @@ def _register_routers() -> None:
     api.add_router("/join", join_router)
     api.add_router("/catalog", catalog)
     api.add_router("/orders", orders)
+    api.add_router("/shop", shop)
 
 
 _register_routers()

@@ -97,6 +97,10 @@ def write_bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
         ("POST", "/api/orders/{order_id}/cancel"): {},
         ("POST", "/api/orders/pickup"): {"store_id": b, "code": "12345678"},
         ("POST", "/api/orders/{order_id}/refunds"): {"amount_fen": 1, "reason": "探针"},
+        ("POST", "/api/shop/cards"): {
+            "product_id": world.sku.product_id,
+            "group_ids": [world.group_b.pk],
+        },
     }
 
 
@@ -111,7 +115,7 @@ def snapshot() -> dict[str, int]:
     return {
         m._meta.label: m.objects.count()
         for m in apps.get_models()
-        if m._meta.app_label in {"org", "members", "groups", "auth", "catalog", "orders"}
+        if m._meta.app_label in {"org", "members", "groups", "auth", "catalog", "orders", "shop"}
     }
 
 

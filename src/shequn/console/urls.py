@@ -23,6 +23,7 @@ urlpatterns = [
     ),
     path("rewards/", views.rewards, name="rewards"),
     path("orders/", views.orders, name="orders"),
+    path("cards/", views.cards, name="cards"),
     path("stock/", views.stock, name="stock"),
     path("pickup/", views.pickup, name="pickup"),
     path("j/<str:code>/", views.join, name="join"),

@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from shequn.catalog.queries import visible_stock
+from shequn.catalog.queries import access_product, visible_products, visible_stock
 from shequn.core.errors import DomainError
 from shequn.core.timeutil import local_day_bounds, local_today
 from shequn.groups import actions as group_actions
@@ -36,7 +36,10 @@ from shequn.orders.queries import visible_orders
 from shequn.org.models import NodeKind, Staff
 from shequn.org.queries import visible_nodes, visible_staff, visible_stores
 from shequn.org.roles import Perm
-from shequn.org.scoping import access_node, acting_staff, require_perm, within_node
+from shequn.org.scoping import access_node, acting_staff, require_perm, scoped, within_node
+from shequn.shop.actions import push_product_card
+from shequn.shop.links import Source, product_link
+from shequn.shop.models import GroupPost
 
 View = Callable[..., HttpResponse]
 
@@ -319,6 +322,53 @@ def orders(request: HttpRequest) -> HttpResponse:
             "max_total": max((r["total"] for r in channel_rows), default=0),
             "statuses": OrderStatus.choices,
             "selected_status": status,
+        },
+    )
+
+
+@staff_view
+def cards(request: HttpRequest) -> HttpResponse:
+    """Push a product card into chosen groups; what was pushed lately, with its orders."""
+    staff = _staff(request)
+    require_perm(staff, Perm.PUSH_CARDS)
+    if request.method == "POST":
+        ids = [int(v) for v in request.POST.getlist("groups") if v.isdigit()]
+        posts = push_product_card(
+            acting=staff,
+            product=access_product(staff, request.POST.get("product") or 0),
+            group_ids=ids,
+            headline=request.POST.get("headline", ""),
+        )
+        messages.success(request, f"已推送到 {len(posts)} 个社群")
+        return redirect("console:cards")
+    posts = list(scoped(GroupPost.objects.select_related("group__store", "product"), staff)[:100])
+    order_counts = dict(
+        visible_orders(staff)
+        .filter(content_ref__in=[post.content_ref for post in posts])
+        .values("content_ref")
+        .annotate(n=Count("id"))
+        .values_list("content_ref", "n")
+    )
+    return render(
+        request,
+        "console/cards.html",
+        {
+            "products": visible_products(staff).filter(is_active=True).order_by("name"),
+            "groups": visible_groups(staff)
+            .filter(status=GroupStatus.ACTIVE)
+            .select_related("store")
+            .order_by("store__path", "name"),
+            "posts": [
+                {
+                    "post": post,
+                    "orders": order_counts.get(post.content_ref, 0),
+                    "link": product_link(
+                        post.product_id,
+                        Source(post.group_id, post.sharer_id, post.content_ref, "group_share"),
+                    ),
+                }
+                for post in posts
+            ],
         },
     )
 
