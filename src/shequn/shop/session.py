@@ -7,11 +7,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from shequn.core import timeutil
 from shequn.members.models import Member
@@ -50,9 +51,13 @@ def member_view(view: View) -> View:
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         member = current_member(request)
         if member is None:
-            return redirect(
-                reverse("shop:login") + "?" + urlencode({"next": request.get_full_path()})
-            )
+            # After login, come back here; a form post goes back to the page that sent it.
+            back = request.get_full_path()
+            if request.method != "GET":
+                referer = request.META.get("HTTP_REFERER", "")
+                ok = url_has_allowed_host_and_scheme(referer, {request.get_host()})
+                back = urlsplit(referer).path if ok and referer else reverse("shop:orders")
+            return redirect(reverse("shop:login") + "?" + urlencode({"next": back}))
         request.member = member  # type: ignore[attr-defined]
         return view(request, *args, **kwargs)
 

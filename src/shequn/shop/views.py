@@ -275,7 +275,7 @@ def orders(request: HttpRequest) -> HttpResponse:
 
 def _pickup_qr_svg(code: str) -> str:
     buffer = io.BytesIO()
-    segno.make(code, error="m").save(buffer, kind="svg", scale=6, border=2, xmldecl=False)
+    segno.make(code, error="m").save(buffer, kind="svg", border=2, xmldecl=False, omitsize=True)
     return buffer.getvalue().decode()
 
 
