@@ -134,6 +134,11 @@ def _print_logins(host: str, port: int) -> None:
     print(
         f"  …共 {len(logins)} 个员工账号(store01..storeNN_manager / _ops / _cashier1 / _cashier2)"
     )
+    from shequn.groups.models import CustomerGroup
+
+    group = CustomerGroup.objects.order_by("id").first()
+    if group is not None:
+        print(f"会员端(用手机或浏览器手机模式打开): http://{host}:{port}/m/g/{group.pk}/")
     print()
 
 
@@ -147,25 +152,49 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _print_logins(args.host, args.port)
     if args.no_serve:
         return 0
-    return _serve(args.host, args.port, args.threads, args.sweep_interval)
+    return _serve(args)
 
 
-def _serve(host: str, port: int, threads: int, sweep_interval: float = 30.0) -> int:
+def _start_payment_simulator(host: str, port: int, simulator_port: int) -> None:
+    """Point the merchant settings at a local simulated WeChat Pay gateway (demo only)."""
+    from django.conf import settings
+
+    from shequn.demo import DEMO_APPID, DEMO_MCHID
+    from shequn.integrations.wechatpay.simulator import start_local_gateway
+
+    server, config = start_local_gateway(
+        settings.VAR_DIR / "wechatpay-simulator",
+        mchid=DEMO_MCHID,
+        appid=DEMO_APPID,
+        host=host,
+        port=simulator_port,
+    )
+    settings.SHEQUN_WECHATPAY = config
+    settings.SHEQUN_PUBLIC_URL = f"http://{host}:{port}"
+    print(
+        f"模拟微信支付网关: {config['API_BASE']} (商户号 {DEMO_MCHID}; 仅用于演示, 不产生真实扣款)"
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
     from waitress import serve
 
     from shequn.sweeper import start_sweeper_thread
     from shequn.wsgi import application
 
-    if sweep_interval > 0:
-        start_sweeper_thread(sweep_interval)
+    host, port = args.host, args.port
+    if args.simulate_payments:
+        _start_payment_simulator(host, port, args.simulator_port)
+    if args.sweep_interval > 0:
+        start_sweeper_thread(args.sweep_interval)
 
     print(f"正在 http://{host}:{port}/ 提供服务 (Ctrl+C 退出)", flush=True)
-    serve(application, host=host, port=port, threads=threads, ident="shequn")
+    serve(application, host=host, port=port, threads=args.threads, ident="shequn")
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    return _serve(args.host, args.port, args.threads, args.sweep_interval)
+    return _serve(args)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -243,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="打印更多过程信息")
     sub = parser.add_subparsers(dest="command", metavar="命令", required=True)
 
-    def server_args(p: argparse.ArgumentParser) -> None:
+    def server_args(p: argparse.ArgumentParser, *, simulate: bool) -> None:
         p.add_argument("--host", default=DEFAULT_HOST, help=f"监听地址 (默认 {DEFAULT_HOST})")
         p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"端口 (默认 {DEFAULT_PORT})")
         p.add_argument("--threads", type=int, default=8, help="工作线程数 (默认 8)")
@@ -252,6 +281,16 @@ def build_parser() -> argparse.ArgumentParser:
             type=float,
             default=30.0,
             help="到期处理(超时未支付订单等)的间隔秒数, 0 表示不在本进程运行 (默认 30)",
+        )
+        p.add_argument(
+            "--simulate-payments",
+            action=argparse.BooleanOptionalAction,
+            default=simulate,
+            help="在本机启动模拟微信支付网关并用它收款(演示用; "
+            f"{'默认开启' if simulate else '默认关闭, 生产环境请配置 WECHATPAY_* 环境变量'})",
+        )
+        p.add_argument(
+            "--simulator-port", type=int, default=8001, help="模拟支付网关端口 (默认 8001)"
         )
 
     def seed_args(p: argparse.ArgumentParser) -> None:
@@ -265,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="迁移数据库, 如果还没有演示数据就加载(总部、3 个大区、12 家门店、约 60 个社群、"
         "约 5000 名会员、各角色员工), 打印登录账号, 然后在本机启动服务。",
     )
-    server_args(p)
+    server_args(p, simulate=True)
     seed_args(p)
     p.add_argument("--no-serve", action="store_true", help="只准备数据, 不启动服务")
     p.set_defaults(func=cmd_demo)
@@ -273,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "serve", help="启动 Web 服务 (后台、API、入群页)", description="用 waitress 提供服务。"
     )
-    server_args(p)
+    server_args(p, simulate=False)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(

@@ -351,6 +351,7 @@ def _seed_catalog_and_orders(
         sweep_expired_orders,
     )
     from shequn.orders.models import Order, OrderChannel
+    from shequn.shop.actions import push_product_card
 
     suppliers = [
         catalog.create_supplier(acting=admin, name=name, contact_name=_person_name(rng))
@@ -379,22 +380,37 @@ def _seed_catalog_and_orders(
             )
         progress("商品与库存", index + 1, len(stores))
 
+    # HQ pushes every product's card into every group: the groups' feeds on the member pages.
+    all_groups = [group.pk for groups in groups_by_store.values() for group in groups]
+    posts_by_group: dict[int, list[Any]] = {}
+    for product in {sku.product_id: sku.product for sku in skus}.values():
+        for post in push_product_card(
+            acting=admin, product=product, group_ids=all_groups, headline=rng.choice(HEADLINES)
+        ):
+            posts_by_group.setdefault(post.group_id, []).append(post)
+
     buyers = list(Member.objects.filter(chain_id=admin.node.chain_id).order_by("?")[:orders])
     placed = []
     for n, member in enumerate(buyers):
-        groups = groups_by_store[member.home_store_id]
+        group = rng.choice(groups_by_store[member.home_store_id])
         lines = [
             LineRequest(sku.pk, rng.choice([1, 1, 1, 2, 3]))
             for sku in rng.sample(skus, rng.choice([1, 1, 2, 3]))
         ]
+        source: dict[str, Any] = {
+            "channel": rng.choice(OrderChannel.values),
+            "sharer": rng.choice(buyers) if rng.random() < 0.3 else None,
+        }
+        if rng.random() < 0.5:  # half of them came through a card in their group
+            post = rng.choice(posts_by_group[group.pk])
+            source = {"channel": OrderChannel.GROUP_SHARE, "content_ref": post.content_ref}
         result = place_order(
             member=member,
             store=member.home_store,
             lines=lines,
             idempotency_key=f"demo-{n}",
-            channel=rng.choice(OrderChannel.values),
-            source_group=rng.choice(groups),
-            sharer=rng.choice(buyers) if rng.random() < 0.3 else None,
+            source_group=group,
+            **source,
         )
         placed.append(result.order)
         progress("订单", n + 1, len(buyers))
@@ -409,6 +425,9 @@ def _seed_catalog_and_orders(
     sweep_expired_orders()
     _pay_pick_up_and_refund(rng, paid[: len(paid) * 3 // 4])  # the rest stay pending payment
     return len(placed)
+
+
+HEADLINES = ("周三会员日专享", "专家讲座同款", "群友复购最多", "店长推荐", "限量到店自提")
 
 
 def _pay_pick_up_and_refund(rng: random.Random, orders: list[Any]) -> None:

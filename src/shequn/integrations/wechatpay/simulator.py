@@ -27,6 +27,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -392,3 +393,48 @@ def serve_in_thread(
         gateway.public_base = f"http://{host}:{server.server_port}"
     threading.Thread(target=server.serve_forever, name="wechatpay-simulator", daemon=True).start()
     return server
+
+
+def start_local_gateway(
+    key_dir: Path, *, mchid: str, appid: str, host: str = "127.0.0.1", port: int = 0
+) -> tuple[WSGIServer, dict[str, Any]]:
+    """The demo's payment gateway: keys made once and kept in ``key_dir`` (so a restarted demo
+    still verifies what it signed before), served on loopback. Returns the server and the
+    ``SHEQUN_WECHATPAY`` settings that point the merchant side at it."""
+    from .crypto import generate_private_key, load_private_key, private_pem, public_pem
+
+    key_dir.mkdir(parents=True, exist_ok=True)
+
+    def key(name: str) -> PrivateKey:
+        path = key_dir / name
+        if not path.exists():
+            path.write_bytes(private_pem(generate_private_key()))
+            path.chmod(0o600)
+        return load_private_key(path.read_bytes())
+
+    merchant, platform = key("merchant.pem"), key("platform.pem")
+    apiv3_path = key_dir / "apiv3.key"
+    if not apiv3_path.exists():
+        apiv3_path.write_text(secrets.token_hex(16))
+        apiv3_path.chmod(0o600)
+    apiv3 = apiv3_path.read_text().strip()
+    gateway = SimulatedGateway(
+        mchid=mchid,
+        merchant_public_key=merchant.public_key(),
+        merchant_serial="SIM-MERCHANT-1",
+        platform_key=platform,
+        platform_serial="PUB_KEY_ID_SIMULATED0001",
+        apiv3_key=apiv3.encode(),
+    )
+    server = serve_in_thread(gateway, host=host, port=port)
+    return server, {
+        "MCHID": mchid,
+        "APPID": appid,
+        "APIV3_KEY": apiv3,
+        "PLATFORM_PUBLIC_KEYS": {
+            gateway.platform_serial: public_pem(platform.public_key()).decode()
+        },
+        "API_BASE": gateway.public_base,
+        "MERCHANT_KEY": private_pem(merchant).decode(),
+        "MERCHANT_SERIAL": gateway.merchant_serial,
+    }
