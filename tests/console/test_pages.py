@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+from typing import Any
+
 from django.test import Client
 
 from shequn.groups import actions as group_actions
@@ -101,6 +104,22 @@ def test_public_join_page(world: World) -> None:
     assert page(client, f"/j/{code[:-1]}x/", 422).count("邀请码") >= 1
 
 
+def page_text(response: Any) -> str:
+    """What a person would read: the HTML, or every cell of an Excel download."""
+    if response["Content-Type"].startswith("application/vnd.openxmlformats"):
+        from openpyxl import load_workbook
+
+        book = load_workbook(io.BytesIO(response.content))
+        return "\n".join(
+            str(value)
+            for sheet in book.worksheets
+            for row in sheet.iter_rows(values_only=True)
+            for value in row
+            if value is not None
+        )
+    return str(response.content.decode())
+
+
 # Pages that are not scoped data: login/logout, and the public join page (the signed code decides).
 UNSCOPED_PAGES = {"login", "logout", "join"}
 
@@ -114,7 +133,11 @@ def test_every_console_page_is_scoped(world: World) -> None:
     from shequn.console.urls import urlpatterns
     from tests.world import B_MARKERS
 
-    b_ids = {"group_id": world.group_b.pk, "invitation_id": world.invitation_b.pk}
+    b_ids = {
+        "group_id": world.group_b.pk,
+        "invitation_id": world.invitation_b.pk,
+        "order_id": world.order_b.pk,
+    }
     client = client_for(world.chain.manager_a)
     checked = 0
     for pattern in urlpatterns:
@@ -130,7 +153,7 @@ def test_every_console_page_is_scoped(world: World) -> None:
             assert response.status_code in (404, 405), url
         else:
             assert response.status_code == 200, url
-            html = response.content.decode()
+            html = page_text(response)
             for marker in B_MARKERS:
                 assert marker not in html, f"{url} leaked {marker}"
         checked += 1

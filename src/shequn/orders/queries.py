@@ -8,7 +8,7 @@ from shequn.org.models import Staff
 from shequn.org.roles import Perm
 from shequn.org.scoping import get_scoped, scoped
 
-from .models import Order
+from .models import Order, Refund
 
 
 def visible_orders(staff: Staff) -> QuerySet[Order]:
@@ -23,3 +23,11 @@ def visible_orders(staff: Staff) -> QuerySet[Order]:
 
 def access_order(staff: Staff, order_id: object) -> Order:
     return get_scoped(visible_orders(staff), staff, order_id)
+
+
+def visible_refunds(staff: Staff) -> QuerySet[Refund]:
+    return scoped(
+        Refund.objects.select_related("order__store", "order__member", "requested_by__staff"),
+        staff,
+        Perm.VIEW_ORDERS,
+    )
