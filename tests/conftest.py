@@ -366,3 +366,16 @@ def browser() -> Iterator[Any]:
         del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
     else:
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+def wait_for_status(obj: Any, status: str, timeout_s: float = 20) -> Any:
+    """Reload ``obj`` until its status is ``status`` (a notification arriving over loopback)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        obj.refresh_from_db()
+        if obj.status == status:
+            return obj
+        time.sleep(0.05)
+    raise AssertionError(f"{type(obj).__name__} stayed {obj.status}")

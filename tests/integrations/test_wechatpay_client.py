@@ -12,7 +12,7 @@ from wsgiref.simple_server import make_server
 
 import pytest
 
-from shequn.integrations.wechatpay.client import GatewayError, WechatPayClient
+from shequn.integrations.wechatpay.client import GatewayError, PrepayRequest, WechatPayClient
 from shequn.integrations.wechatpay.crypto import generate_private_key
 from shequn.integrations.wechatpay.notifications import verify_notification
 from shequn.integrations.wechatpay.simulator import SimulatedGateway, _QuietHandler, serve_in_thread
@@ -120,15 +120,15 @@ def test_unreachable_gateway_is_a_gateway_error() -> None:
 
 
 def h5(c: WechatPayClient, total: int = 7980, number: str = "26112400000000000002") -> str:
-    return c.create_h5_prepay(
+    order = PrepayRequest(
         appid="wxd678efh567hg6787",
         out_trade_no=number,
         description="邻里优选 艾草贴×2",
         total_fen=total,
         notify_url="http://127.0.0.1:9/notify",
         time_expire="2099-01-01T00:00:00+08:00",
-        payer_client_ip="127.0.0.1",
     )
+    return c.create_h5_prepay(order, payer_client_ip="127.0.0.1")
 
 
 def test_prepay_query_and_close_follow_the_published_contract(gateway) -> None:  # type: ignore[no-untyped-def]

@@ -4,7 +4,6 @@ order; an expired order is closed at the gateway before it is closed here."""
 
 from __future__ import annotations
 
-import time
 import urllib.parse
 from datetime import timedelta
 from typing import Any
@@ -26,7 +25,7 @@ from shequn.orders.actions import (
     sweep_expired_orders,
 )
 from shequn.orders.models import Order, OrderStatus, Payment, PaymentNotification
-from tests.conftest import Chain, build_chain, make_sku, phone
+from tests.conftest import Chain, build_chain, make_sku, phone, wait_for_status
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
 
@@ -48,16 +47,6 @@ def start(order: Order) -> Any:
     )
 
 
-def wait_status(order: Order, status: str) -> Order:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        order.refresh_from_db()
-        if order.status == status:
-            return order
-        time.sleep(0.05)
-    raise AssertionError(f"order stayed {order.status}")
-
-
 def prepay_id(url: str) -> str:
     return urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["prepay_id"][0]
 
@@ -76,7 +65,7 @@ def test_h5_payment_round_trip(gateway) -> None:  # type: ignore[no-untyped-def]
     # WeChat refuses payment after our deadline (time_expire, to the second)
     assert abs((seen["expires"] - order.payment_deadline).total_seconds()) < 1
     assert sim.pay(order.number) == (True, "")
-    order = wait_status(order, OrderStatus.PAID)
+    order = wait_for_status(order, OrderStatus.PAID)
     assert len(order.pickup_code) == 8
     assert Payment.objects.get(order=order).amount_fen == 7980
     with pytest.raises(RuleViolation) as info:

@@ -4,7 +4,6 @@ the sweep, never lost."""
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -14,20 +13,10 @@ from shequn.catalog.models import StockItem
 from shequn.core import timeutil
 from shequn.orders.actions import request_refund, submit_refund, sweep_unsubmitted_refunds
 from shequn.orders.models import OrderStatus, Refund, RefundStatus
-from tests.conftest import build_chain
+from tests.conftest import build_chain, wait_for_status
 from tests.orders.test_pickup import paid_order
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
-
-
-def wait_for(refund: Refund, status: str) -> Refund:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        refund.refresh_from_db()
-        if refund.status == status:
-            return refund
-        time.sleep(0.05)
-    raise AssertionError(f"refund stayed {refund.status}")
 
 
 def test_refund_goes_out_after_commit_and_completes_by_notification(gateway) -> None:  # type: ignore[no-untyped-def]
@@ -37,7 +26,7 @@ def test_refund_goes_out_after_commit_and_completes_by_notification(gateway) -> 
     refund = request_refund(
         acting=chain.manager_a, order=order, amount_fen=order.total_fen, reason="整单退"
     )
-    refund = wait_for(refund, RefundStatus.SUCCEEDED)
+    refund = wait_for_status(refund, RefundStatus.SUCCEEDED)
     assert refund.submitted_at is not None
     assert refund.submit_attempts == 1
     assert list(sim.refunds) == [refund.out_refund_no]
@@ -62,5 +51,5 @@ def test_failed_gateway_call_is_retried_by_the_sweep(gateway, settings: Any) -> 
     assert sweep_unsubmitted_refunds() == 0  # not due yet (a minute's grace)
     Refund.objects.filter(pk=refund.pk).update(created_at=timeutil.now() - timedelta(minutes=2))
     assert sweep_unsubmitted_refunds() == 1
-    wait_for(refund, RefundStatus.SUCCEEDED)
+    wait_for_status(refund, RefundStatus.SUCCEEDED)
     assert len(sim.refunds) == 1

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.db.models import Count, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -33,7 +33,7 @@ from shequn.members.phones import normalize_phone
 from shequn.members.queries import can_see_pii, phone_for, visible_members
 from shequn.orders.actions import request_refund, verify_pickup
 from shequn.orders.exports import orders_workbook
-from shequn.orders.models import Fulfilment, OrderChannel, OrderStatus, RefundStatus
+from shequn.orders.models import Fulfilment, Order, OrderChannel, OrderStatus, RefundStatus
 from shequn.orders.queries import access_order, visible_orders, visible_refunds
 from shequn.org.models import NodeKind, Staff
 from shequn.org.queries import visible_nodes, visible_staff, visible_stores
@@ -306,13 +306,19 @@ def rewards(request: HttpRequest) -> HttpResponse:
     )
 
 
-@staff_view
-def orders(request: HttpRequest) -> HttpResponse:
-    staff = _staff(request)
+def _filtered_orders(request: HttpRequest, staff: Staff) -> tuple[QuerySet[Order], str]:
+    """The orders list's filter, shared by the page and its Excel export."""
     qs = visible_orders(staff)
     status = request.GET.get("status", "")
     if status:
         qs = qs.filter(status=status)
+    return qs, status
+
+
+@staff_view
+def orders(request: HttpRequest) -> HttpResponse:
+    staff = _staff(request)
+    qs, status = _filtered_orders(request, staff)
     totals = qs.aggregate(n=Count("id"), total=Sum("total_fen"))
     by_channel = (
         qs.values("channel").annotate(n=Count("id"), total=Sum("total_fen")).order_by("-total")
@@ -385,9 +391,7 @@ def refunds(request: HttpRequest) -> HttpResponse:
 def orders_export(request: HttpRequest) -> HttpResponse:
     """The order list as an Excel workbook (what the filters show, up to 20,000 orders)."""
     staff = _staff(request)
-    qs = visible_orders(staff)
-    if request.GET.get("status"):
-        qs = qs.filter(status=request.GET["status"])
+    qs, _ = _filtered_orders(request, staff)
     response = HttpResponse(
         orders_workbook(staff, qs[:20_000]),
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -43,7 +43,12 @@ from shequn.core.errors import (
 )
 from shequn.core.faults import crash_point
 from shequn.groups.models import CustomerGroup
-from shequn.integrations.wechatpay.client import GatewayError, WechatPayClient, h5_pay_url
+from shequn.integrations.wechatpay.client import (
+    GatewayError,
+    PrepayRequest,
+    WechatPayClient,
+    h5_pay_url,
+)
 from shequn.integrations.wechatpay.config import notify_url, wechatpay_client, wechatpay_config
 from shequn.members.models import Member
 from shequn.org.models import NodeKind, OrgNode, Staff
@@ -552,21 +557,21 @@ def start_payment(
     Order.objects.filter(pk=order.pk, payment_started_at__isnull=True).update(
         payment_started_at=now
     )
-    common: dict[str, Any] = {
-        "appid": config.appid,
-        "out_trade_no": order.number,
-        "description": _description(order),
-        "total_fen": order.total_fen,
-        "notify_url": notify_url(),
-        "time_expire": timeutil.to_local(order.payment_deadline).isoformat(timespec="seconds"),
-    }
+    prepay = PrepayRequest(
+        appid=config.appid,
+        out_trade_no=order.number,
+        description=_description(order),
+        total_fen=order.total_fen,
+        notify_url=notify_url(),
+        time_expire=timeutil.to_local(order.payment_deadline).isoformat(timespec="seconds"),
+    )
     try:
         if openid:
-            prepay_id = client.create_jsapi_prepay(**common, payer_openid=openid)
+            prepay_id = client.create_jsapi_prepay(prepay, payer_openid=openid)
             return PaymentStart(
                 "jsapi", params=client.jsapi_pay_params(appid=config.appid, prepay_id=prepay_id)
             )
-        h5_url = client.create_h5_prepay(**common, payer_client_ip=client_ip)
+        h5_url = client.create_h5_prepay(prepay, payer_client_ip=client_ip)
     except GatewayError as exc:
         if exc.code == "ORDERPAID":
             reconcile_payment(order)

@@ -29,6 +29,19 @@ class GatewayError(Exception):
 
 
 @dataclass(frozen=True)
+class PrepayRequest:
+    """One order as the gateway should charge it; the same out_trade_no must always come with
+    the same content (the gateway refuses a changed one)."""
+
+    appid: str
+    out_trade_no: str
+    description: str
+    total_fen: int
+    notify_url: str
+    time_expire: str
+
+
+@dataclass(frozen=True)
 class WechatPayClient:
     base_url: str  # https://api.mch.weixin.qq.com, or the local simulated gateway
     mchid: str
@@ -109,72 +122,29 @@ class WechatPayClient:
         )
 
     # --- payments -------------------------------------------------------------------------
-    def _transaction(
-        self,
-        *,
-        appid: str,
-        out_trade_no: str,
-        description: str,
-        total_fen: int,
-        notify_url: str,
-        time_expire: str,
-    ) -> dict[str, Any]:
-        return {
-            "appid": appid,
+    def _prepay(self, kind: str, order: PrepayRequest, extra: dict[str, Any]) -> dict[str, Any]:
+        body = {
+            "appid": order.appid,
             "mchid": self.mchid,
-            "description": description[:127],
-            "out_trade_no": out_trade_no,
-            "time_expire": time_expire,  # RFC 3339 with offset: WeChat refuses payment after it
-            "notify_url": notify_url,
-            "amount": {"total": total_fen, "currency": "CNY"},
+            "description": order.description[:127],
+            "out_trade_no": order.out_trade_no,
+            "time_expire": order.time_expire,  # RFC 3339 with offset: no payment after it
+            "notify_url": order.notify_url,
+            "amount": {"total": order.total_fen, "currency": "CNY"},
+            **extra,
         }
+        return self.request("POST", f"/v3/pay/transactions/{kind}", body)
 
-    def create_jsapi_prepay(
-        self,
-        *,
-        appid: str,
-        out_trade_no: str,
-        description: str,
-        total_fen: int,
-        notify_url: str,
-        time_expire: str,
-        payer_openid: str,
-    ) -> str:
+    def create_jsapi_prepay(self, order: PrepayRequest, *, payer_openid: str) -> str:
         """JSAPI下单 (POST /v3/pay/transactions/jsapi) → ``prepay_id`` for WeixinJSBridge."""
-        body = self._transaction(
-            appid=appid,
-            out_trade_no=out_trade_no,
-            description=description,
-            total_fen=total_fen,
-            notify_url=notify_url,
-            time_expire=time_expire,
-        )
-        body["payer"] = {"openid": payer_openid}
-        return str(self.request("POST", "/v3/pay/transactions/jsapi", body)["prepay_id"])
+        data = self._prepay("jsapi", order, {"payer": {"openid": payer_openid}})
+        return str(data["prepay_id"])
 
-    def create_h5_prepay(
-        self,
-        *,
-        appid: str,
-        out_trade_no: str,
-        description: str,
-        total_fen: int,
-        notify_url: str,
-        time_expire: str,
-        payer_client_ip: str,
-    ) -> str:
+    def create_h5_prepay(self, order: PrepayRequest, *, payer_client_ip: str) -> str:
         """H5下单 (POST /v3/pay/transactions/h5) → ``h5_url``: the WeChat cashier for a phone
         browser outside WeChat. Append ``&redirect_url=`` (see ``h5_pay_url``)."""
-        body = self._transaction(
-            appid=appid,
-            out_trade_no=out_trade_no,
-            description=description,
-            total_fen=total_fen,
-            notify_url=notify_url,
-            time_expire=time_expire,
-        )
-        body["scene_info"] = {"payer_client_ip": payer_client_ip, "h5_info": {"type": "Wap"}}
-        return str(self.request("POST", "/v3/pay/transactions/h5", body)["h5_url"])
+        scene = {"payer_client_ip": payer_client_ip, "h5_info": {"type": "Wap"}}
+        return str(self._prepay("h5", order, {"scene_info": scene})["h5_url"])
 
     def query_order(self, out_trade_no: str) -> dict[str, Any]:
         """查询订单 (GET …/out-trade-no/{no}?mchid=): the transaction, ``trade_state`` included.
