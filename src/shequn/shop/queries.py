@@ -69,6 +69,43 @@ def store_offer(store: OrgNode, product_id: int) -> tuple[Product, list[SkuOffer
 
 
 @dataclass(frozen=True)
+class CartRow:
+    sku: Sku
+    quantity: int
+    unit_fen: int
+    problem: str  # why it would not sell as is ("" when it would); place_order decides
+
+    @property
+    def line_fen(self) -> int:
+        return self.unit_fen * self.quantity
+
+
+def price_cart(store: OrgNode, lines: dict[int, int]) -> list[CartRow]:
+    """The cart as the member should see it: tier prices for the quantities, and a word on
+    anything gone from the shelf. Display only: the order is priced again by place_order."""
+    skus = (
+        Sku.objects.filter(pk__in=list(lines), chain_id=store.chain_id)
+        .select_related("product")
+        .prefetch_related("tiers")
+        .order_by("id")
+    )
+    free = _available(store, list(lines))
+    rows = []
+    for sku in skus:
+        quantity = lines[sku.pk]
+        tiers = [(tier.min_quantity, tier.unit_price_fen) for tier in sku.tiers.all()]
+        on_sale = sku.is_active and sku.product.is_active and sku.pk in free
+        left = max(free.get(sku.pk, 0), 0)
+        problem = (
+            "" if on_sale and left >= quantity else ("已下架" if not on_sale else f"仅剩 {left} 件")
+        )
+        rows.append(
+            CartRow(sku, quantity, tiered_unit_price(sku.price_fen, quantity, tiers), problem)
+        )
+    return rows
+
+
+@dataclass(frozen=True)
 class FeedCard:
     post: GroupPost
     link: str

@@ -18,7 +18,6 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from shequn.catalog.models import Sku
 from shequn.core import timeutil
 from shequn.core.errors import DomainError, InvalidInput, NotFound, RuleViolation, Unavailable
 from shequn.groups.models import CustomerGroup, GroupStatus
@@ -38,7 +37,7 @@ from shequn.orders.models import Fulfilment, Order, OrderChannel, OrderStatus, R
 
 from . import cart
 from .links import Source, product_link, read_source
-from .queries import group_feed, member_order, member_orders, store_offer
+from .queries import group_feed, member_order, member_orders, price_cart, store_offer
 from .session import (
     current_member,
     current_source,
@@ -178,30 +177,8 @@ def _cart_view(request: HttpRequest, member: Member | None) -> dict[str, Any]:
     store = shopping_store(request, member)
     if store is None:
         raise NotFound("请从社群里的商品卡片或门店二维码进入")
-    rows, total = [], 0
-    for sku_id, quantity in cart.cart_lines(request, store.pk).items():
-        sku = Sku.objects.filter(pk=sku_id).select_related("product").first()
-        if sku is None:
-            continue
-        try:
-            _, offers = store_offer(store, sku.product_id)
-        except NotFound:
-            offers = []
-        offer = next((o for o in offers if o.sku.pk == sku_id), None)
-        unit = offer.unit_price_fen(quantity) if offer else sku.price_fen
-        rows.append(
-            {
-                "sku": sku,
-                "quantity": quantity,
-                "unit_fen": unit,
-                "line_fen": unit * quantity,
-                "problem": ""
-                if offer and offer.available >= quantity
-                else ("已下架" if offer is None else f"仅剩 {offer.available} 件"),
-            }
-        )
-        total += unit * quantity
-    return {"store": store, "rows": rows, "total_fen": total}
+    rows = price_cart(store, cart.cart_lines(request, store.pk))
+    return {"store": store, "rows": rows, "total_fen": sum(row.line_fen for row in rows)}
 
 
 @shop_page
