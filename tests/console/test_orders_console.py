@@ -48,3 +48,24 @@ def test_orders_export_is_an_excel_file_scoped_and_masked(world: World) -> None:
     assert numbers == [world.order_a.number]  # store B's order is not in A's export
     assert "****" in str(rows[1][2])  # a group operator sees masked phones
     assert float(rows[1][4]) == world.order_a.total_fen / 100
+
+
+def test_refund_form_with_a_garbled_payment_is_refused(chain: Chain) -> None:
+    order = paid_order(chain)
+    client = client_for(chain.manager_a)
+    response = client.post(f"/orders/{order.pk}/", {"amount": "1", "reason": "x", "payment": "abc"})
+    assert response.status_code == 302  # back with the reason, not a 500
+    assert Refund.objects.count() == 1  # the only payment is used when none is named
+
+
+def test_export_writes_formula_like_names_as_text(world: World) -> None:
+    from shequn.groups.models import CustomerGroup
+
+    CustomerGroup.objects.filter(pk=world.group_a.pk).update(name="=HYPERLINK(1)")
+    world.order_a.source_group = world.group_a
+    world.order_a.save(update_fields=["source_group"])
+    response = client_for(world.chain.manager_a).get("/orders/export.xlsx")
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    assert sheet is not None
+    cell = sheet.cell(row=2, column=9)
+    assert (cell.value, cell.data_type) == ("=HYPERLINK(1)", "s")

@@ -191,3 +191,49 @@ def test_payment_refusals_write_nothing(gateway, settings: Any) -> None:  # type
     assert unavailable.value.code == "payment_not_configured"
     assert not Order.objects.filter(payment_started_at__isnull=False).exists()
     assert not PaymentNotification.objects.exists()
+
+
+def test_a_cancel_and_a_payment_racing_never_leave_a_payable_closed_order(gateway) -> None:  # type: ignore[no-untyped-def]
+    sim, _ = gateway
+    chain = build_chain()
+    # The member's pay tap read the order just before another tab cancelled it.
+    first = unpaid_order(chain, 1)
+    stale = Order.objects.get(pk=first.pk)
+    cancel_unpaid_order(order=first, member=first.member)
+    with pytest.raises(RuleViolation) as info:
+        start(stale)
+    assert info.value.code == "illegal_transition"
+    assert first.number not in sim.transactions  # no payment was ever opened for it
+    # The other way round: the cancel read the order before the payment was opened.
+    second = unpaid_order(chain, 2)
+    stale = Order.objects.get(pk=second.pk)
+    start(second)
+    cancel_unpaid_order(order=stale, member=second.member)
+    assert sim.transactions[second.number]["trade_state"] == "CLOSED"
+    assert sim.pay(second.number) == (False, "订单已关闭")
+
+
+def test_one_order_pays_in_one_channel(gateway) -> None:  # type: ignore[no-untyped-def]
+    order = unpaid_order(build_chain())
+    start(order)
+    order.refresh_from_db()
+    with pytest.raises(RuleViolation) as info:  # then opened inside WeChat: JSAPI
+        start_payment(
+            order=order, member=order.member, return_url="", client_ip="1.2.3.4", openid="o-1"
+        )
+    assert info.value.code == "payment_channel_changed"
+
+
+def test_api_cancel_with_idempotency_key_closes_at_the_gateway(gateway) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import client_for
+
+    sim, _ = gateway
+    chain = build_chain()
+    order = unpaid_order(chain)
+    start(order)
+    response = client_for(chain.manager_a).post(
+        f"/api/orders/{order.pk}/cancel", HTTP_IDEMPOTENCY_KEY="cancel-1"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "closed"
+    assert sim.transactions[order.number]["trade_state"] == "CLOSED"

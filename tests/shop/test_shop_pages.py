@@ -163,3 +163,45 @@ def test_push_is_scoped_and_permissioned(chain: Chain) -> None:
     assert not GroupPost.objects.exists()
     [post] = push_product_card(acting=chain.manager_b, product=sku.product, group_ids=[group_b.pk])
     assert post.sharer is None  # no member-owner: the card credits nobody
+
+
+def test_member_refund_racing_a_pickup_is_refused(pushed, chain: Chain) -> None:  # type: ignore[no-untyped-def]
+    from shequn.orders.actions import request_member_refund, verify_pickup
+
+    post, sku = pushed
+    client = Client()
+    client.get(f"/m/g/{post.group_id}/")
+    log_in(client, phone(8))
+    client.post(f"/m/p/{sku.product_id}/", {"sku": sku.pk, "quantity": "1", "action": "buy"})
+    key = re.search(r'idempotency_key" value="(\w+)"', client.get("/m/cart/").content.decode())[1]  # type: ignore[index]
+    client.post("/m/checkout/", {"idempotency_key": key})
+    order = Order.objects.get()
+    pay(order, "4200-race")
+    stale = Order.objects.get(pk=order.pk)  # the member's page read it as paid
+    verify_pickup(acting=chain.cashier_a, store=chain.store_a, code=stale.pickup_code)
+    with pytest.raises(Exception) as info:
+        request_member_refund(member=stale.member, order=stale, reason="不要了")
+    assert getattr(info.value, "code", "") == "order_changed"
+    assert not order.refunds.exists()
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"sku": "abc", "quantity": "1"},
+        {"sku": "", "quantity": "1"},
+        {"sku": "99999999999999999999", "quantity": "1"},
+        {"sku": "1", "quantity": "²"},
+        {"sku": "1", "quantity": "-3"},
+    ],
+)
+def test_bad_cart_input_is_a_message_not_a_crash(pushed, form: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    post, sku = pushed
+    client = Client()
+    client.get(f"/m/g/{post.group_id}/")
+    form = {**form, "sku": str(sku.pk) if form["sku"] == "1" else form["sku"]}
+    assert client.post(f"/m/p/{sku.product_id}/", {**form, "action": "cart"}).status_code == 302
+    assert client.post("/m/cart/", form).status_code == 302
+    cart = client.get("/m/cart/")
+    assert cart.status_code == 200
+    assert "购物车是空的" in cart.content.decode()  # nothing got in

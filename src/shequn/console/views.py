@@ -348,7 +348,12 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
     staff = _staff(request)
     order = access_order(staff, order_id)
     if request.method == "POST":
-        payment = order.payments.filter(pk=request.POST.get("payment") or 0).first()
+        raw_payment = request.POST.get("payment", "")
+        payment = (
+            order.payments.filter(pk=int(raw_payment)).first()
+            if raw_payment.isascii() and raw_payment.isdigit() and len(raw_payment) < 12
+            else None
+        )
         refund = request_refund(
             acting=staff,
             order=order,

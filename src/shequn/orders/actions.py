@@ -278,13 +278,18 @@ def _apply_to_lines(order: Order, stock_update: Callable[..., bool]) -> list[Ord
     return lines
 
 
-def _release(order: Order, *, reason: str, actor: Staff | None, now: datetime) -> bool:
-    """Close a pending order and give its allocated units back, exactly once."""
+def _release(
+    order: Order, *, reason: str, actor: Staff | None, now: datetime, gateway_checked: bool
+) -> bool:
+    """Close a pending order and give its allocated units back, exactly once. Unless the
+    gateway was just asked (and the payment closed there), only an order whose payment was
+    never opened may close: a payment opened meanwhile makes this a no-op."""
     with transaction.atomic():
         closed = transition(
             order.pk,
             OrderStatus.PENDING_PAYMENT,
             OrderStatus.CLOSED,
+            only_if=None if gateway_checked else {"payment_started_at__isnull": True},
             closed_at=now,
             close_reason=reason,
         )
@@ -316,15 +321,31 @@ def cancel_unpaid_order(
             f"订单{order.get_status_display()}, 不能取消", code="illegal_transition"
         )
     reason = "member_cancelled" if member is not None else "staff_cancelled"
-    now = timeutil.now()
-    if order.payment_started_at is not None and not _gateway_lets_close(
-        order, now, wait_for_gateway=True
-    ):
-        raise Conflict("订单已支付, 不能取消; 如需退款请申请退款", code="order_changed")
-    if not _release(order, reason=reason, actor=acting, now=now):
-        raise Conflict("订单状态已变化, 请刷新", code="order_changed")
+    if not _close_unpaid(order, reason=reason, actor=acting, now=timeutil.now(), waiting=True):
+        raise Conflict("订单状态已变化(可能已支付), 请刷新", code="order_changed")
     order.refresh_from_db()
     return order
+
+
+def _close_unpaid(
+    order: Order, *, reason: str, actor: Staff | None, now: datetime, waiting: bool = False
+) -> bool:
+    """Close a pending order, asking the gateway first whenever a payment may have been opened
+    — also one opened by another tab while we were deciding. False when it was paid or moved
+    meanwhile, or (sweeps) when the gateway must be asked again later; ``waiting`` (a person
+    is waiting) raises Unavailable instead of waiting."""
+    checked = False
+    for _ in range(2):
+        if order.payment_started_at is not None and not checked:
+            if not _gateway_lets_close(order, now, wait_for_gateway=waiting):
+                return False
+            checked = True
+        if _release(order, reason=reason, actor=actor, now=now, gateway_checked=checked):
+            return True
+        order.refresh_from_db()
+        if order.status != OrderStatus.PENDING_PAYMENT:
+            return False
+    return False
 
 
 def sweep_expired_orders(
@@ -350,11 +371,11 @@ def sweep_expired_orders(
             if order.pk in broken:
                 continue
             try:
-                if order.payment_started_at is not None and not _gateway_lets_close(order, now):
-                    broken.add(order.pk)  # paid meanwhile, or the gateway must be asked again
-                    continue
-                closed += _release(order, reason="payment_timeout", actor=None, now=now)
-                progressed = True
+                if _close_unpaid(order, reason="payment_timeout", actor=None, now=now):
+                    closed += 1
+                    progressed = True
+                else:  # paid meanwhile, or the gateway must be asked again next time
+                    broken.add(order.pk)
             except Exception:  # one broken order must not block every later one
                 logger.exception("could not close order %s", order.number)
                 broken.add(order.pk)
@@ -554,9 +575,23 @@ def start_payment(
     if order.payment_deadline <= now + timedelta(seconds=30):
         raise RuleViolation("订单已超过支付时限, 请重新下单", code="payment_expired")
     client, config = _gateway(), wechatpay_config()
-    Order.objects.filter(pk=order.pk, payment_started_at__isnull=True).update(
-        payment_started_at=now
-    )
+    kind = "jsapi" if openid else "h5"
+    # The recovery point, committed before the call, and only while the order is still open:
+    # a cancel that got in first wins, and one that comes later sees it and asks the gateway.
+    Order.objects.filter(
+        pk=order.pk, status=OrderStatus.PENDING_PAYMENT, payment_started_at__isnull=True
+    ).update(payment_started_at=now, payment_channel=kind)
+    order.refresh_from_db(fields=["status", "payment_started_at", "payment_channel"])
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        raise RuleViolation(
+            f"订单{order.get_status_display()}, 无需支付", code="illegal_transition"
+        )
+    if order.payment_channel != kind:  # WeChat refuses one out_trade_no under two trade types
+        where = "微信内" if order.payment_channel == "jsapi" else "手机浏览器"
+        raise RuleViolation(
+            f"此订单已在{where}发起支付, 请在原处完成支付, 或取消后重新下单",
+            code="payment_channel_changed",
+        )
     prepay = PrepayRequest(
         appid=config.appid,
         out_trade_no=order.number,
@@ -590,8 +625,8 @@ def reconcile_payment(order: Order) -> str:
     """Ask the gateway what became of the order's payment, for when a notification is late or
     lost. A success is recorded exactly as its notification would be (``paid``, ``duplicate``
     or ``refund_required``); otherwise the gateway's trade_state in lower case (``notpay``,
-    ``closed``, ...) or ``not_started``."""
-    _outside_transaction("reconcile_payment")
+    ``closed``, ...) or ``not_started``. It takes no lock before the call, so it may run inside
+    a caller's transaction that holds none (the API's Idempotency-Key wrapper)."""
     if order.payment_started_at is None:
         return "not_started"
     try:
@@ -804,7 +839,11 @@ def _open_refund(
         raise NotFound("支付记录不存在")
     with transaction.atomic():
         # Lock order: order row first (as pickups and refund results do), then the payment.
-        Order.objects.select_for_update(of=("self",)).filter(pk=order.pk).first()
+        locked = Order.objects.select_for_update(of=("self",)).filter(pk=order.pk).first()
+        if member is not None and (
+            locked is None or locked.status != OrderStatus.PAID or _refund_in_flight(order)
+        ):  # the pickup (or another refund) got in between the member's read and this lock
+            raise RuleViolation("订单状态已变化, 请刷新后再试", code="order_changed")
         reserved = Payment.objects.filter(
             pk=payment.pk, refunded_fen__lte=F("amount_fen") - amount_fen
         ).update(refunded_fen=F("refunded_fen") + amount_fen)

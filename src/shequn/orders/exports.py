@@ -70,6 +70,9 @@ def orders_workbook(staff: Staff, orders: Iterable[Order]) -> bytes:
             ]
         )
     for row in sheet.iter_rows(min_row=2):
+        for cell in row:
+            if cell.data_type == "f":  # a name starting with "=" is text, never a formula
+                cell.data_type = "s"
         row[4].number_format = '"¥"#,##0.00'
         for cell in row[10:13]:
             cell.number_format = "yyyy-mm-dd hh:mm"

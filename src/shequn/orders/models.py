@@ -70,6 +70,7 @@ class Order(models.Model):
     # Set (and committed) before the first prepay call: from then on the gateway may hold a
     # payment for this order, so it is queried and closed there before we close it here.
     payment_started_at = models.DateTimeField(null=True, blank=True)
+    payment_channel = models.CharField(max_length=8, blank=True)  # "jsapi" or "h5", once set
     paid_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     close_reason = models.CharField(max_length=32, blank=True)

@@ -29,8 +29,18 @@ def check_transition(current: str, target: str) -> None:
         )
 
 
-def transition(order_id: int, current: str, target: str, **fields: Any) -> bool:
-    """Move the order from ``current`` to ``target``; False if another writer moved it first."""
+def transition(
+    order_id: int,
+    current: str,
+    target: str,
+    *,
+    only_if: dict[str, Any] | None = None,
+    **fields: Any,
+) -> bool:
+    """Move the order from ``current`` to ``target``; False if another writer moved it first
+    (or, with ``only_if``, if the row no longer matches those extra conditions)."""
     check_transition(current, target)
-    updated = Order.objects.filter(pk=order_id, status=current).update(status=target, **fields)
+    updated = Order.objects.filter(pk=order_id, status=current, **(only_if or {})).update(
+        status=target, **fields
+    )
     return updated == 1

@@ -174,6 +174,9 @@ SHEQUN_WECHATPAY = {
 # How member login codes reach phones. "log": written to the log and kept in memory
 # (shequn.integrations.sms.OUTBOX); "display": the same, and the demo login page shows the code
 # because no SMS is really sent. A production deployment plugs in its SMS provider here.
+# Behind a reverse proxy, the request header with the client's address (e.g. HTTP_X_REAL_IP);
+# WeChat checks it for H5 payments. Empty: the socket's peer (REMOTE_ADDR).
+SHEQUN_CLIENT_IP_HEADER = os.environ.get("SHEQUN_CLIENT_IP_HEADER", "")
 SHEQUN_SMS_BACKEND = os.environ.get("SHEQUN_SMS_BACKEND", "log")
 SHEQUN_PUBLIC_URL = os.environ.get("SHEQUN_PUBLIC_URL", "http://127.0.0.1:8000")
 

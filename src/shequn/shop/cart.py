@@ -20,10 +20,19 @@ def cart_lines(request: HttpRequest, store_id: int) -> dict[int, int]:
     return {int(sku): int(qty) for sku, qty in _all(request).get(str(store_id), {}).items()}
 
 
+def parse_id(raw: str | None) -> int:
+    """A row id from a form field; anything else is the member's typo, not a server error."""
+    text = (raw or "").strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 12):
+        raise InvalidInput("请选择商品规格", code="invalid_sku")
+    return int(text)
+
+
 def parse_quantity(raw: str) -> int:
-    if not (raw or "").strip().isdigit():
+    text = (raw or "").strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 4):
         raise InvalidInput("数量须为正整数", code="invalid_quantity")
-    quantity = int(raw)
+    quantity = int(text)
     if not 0 <= quantity <= MAX_QUANTITY:
         raise InvalidInput(f"数量须在 1-{MAX_QUANTITY} 之间", code="invalid_quantity")
     return quantity

@@ -41,7 +41,8 @@ def log_in(request: HttpRequest, member: Member) -> None:
 
 
 def log_out(request: HttpRequest) -> None:
-    request.session.pop(MEMBER_KEY, None)
+    """Forget the member and what they were doing (cart, where they came from)."""
+    request.session.flush()
 
 
 def member_view(view: View) -> View:

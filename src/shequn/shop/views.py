@@ -11,6 +11,7 @@ from functools import wraps
 from typing import Any
 
 import segno
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -105,7 +106,7 @@ def product(request: HttpRequest, product_id: int) -> HttpResponse:
         raise NotFound("请从社群里的商品卡片或门店二维码进入")
     item, offers = store_offer(store, product_id)
     if request.method == "POST":
-        sku_id = int(request.POST.get("sku") or 0)
+        sku_id = cart.parse_id(request.POST.get("sku"))
         if sku_id not in {offer.sku.pk for offer in offers}:
             raise InvalidInput("请选择规格", code="invalid_sku")
         quantity = cart.parse_quantity(request.POST.get("quantity", "1"))
@@ -188,8 +189,11 @@ def cart_page(request: HttpRequest) -> HttpResponse:
         store = shopping_store(request, member)
         if store is None:
             raise NotFound("请从社群里的商品卡片或门店二维码进入")
+        sku_id = cart.parse_id(request.POST.get("sku"))
+        if sku_id not in cart.cart_lines(request, store.pk):
+            raise InvalidInput("购物车里没有这件商品", code="invalid_sku")
         quantity = cart.parse_quantity(request.POST.get("quantity", "0"))
-        cart.set_quantity(request, store.pk, int(request.POST.get("sku") or 0), quantity, add=False)
+        cart.set_quantity(request, store.pk, sku_id, quantity, add=False)
         return redirect("shop:cart")
     context = _cart_view(request, member)
     context.update(member=member, idempotency_key=uuid.uuid4().hex, fulfilments=Fulfilment)
@@ -291,7 +295,11 @@ def _openid(request: HttpRequest, member: Member) -> str:
 
 
 def _client_ip(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR") or "127.0.0.1")
+    """The payer's address, which WeChat checks for H5 pay: behind a proxy, the header it sets
+    (SHEQUN_CLIENT_IP_HEADER, e.g. HTTP_X_REAL_IP), else the socket's peer."""
+    header = settings.SHEQUN_CLIENT_IP_HEADER
+    forwarded = str(request.META.get(header, "")).split(",")[0].strip() if header else ""
+    return forwarded or str(request.META.get("REMOTE_ADDR") or "127.0.0.1")
 
 
 @require_POST

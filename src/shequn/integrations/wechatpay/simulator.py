@@ -201,6 +201,7 @@ class SimulatedGateway:
             return 400, {"code": "PARAM_ERROR", "message": "缺少 payer.openid"}
         expires = dt.datetime.fromisoformat(request["time_expire"])
         content = {k: request.get(k) for k in ("appid", "description", "amount", "notify_url")}
+        content["trade_type"] = trade_type  # one out_trade_no, one trade type (as WeChat)
         with self._lock:
             known = self.transactions.get(number)
             if known is not None:
