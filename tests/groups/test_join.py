@@ -217,3 +217,18 @@ def test_store_code_fills_the_fullest_group_first(chain: Chain) -> None:
     )
     assert join(store_code, 1).membership.group == small  # fullest with room first
     assert join(store_code, 2).membership.group == big  # then the next one
+
+
+def test_group_closed_after_the_check_is_reported_as_closed_not_full(chain: Chain) -> None:
+    from shequn.groups.actions import join_group
+    from shequn.groups.models import CustomerGroup, GroupStatus
+    from shequn.members.actions import find_or_register_member
+
+    group = make_group(chain.manager_a, chain.store_a)
+    stale = CustomerGroup.objects.get(pk=group.pk)  # read while still active
+    CustomerGroup.objects.filter(pk=group.pk).update(status=GroupStatus.CLOSED)
+    member = find_or_register_member(store=chain.store_a, phone=phone(77)).member
+    with pytest.raises(RuleViolation) as info:
+        join_group(group=stale, member=member, channel="store_qr")
+    assert info.value.code == "group_closed"
+    assert not group.memberships.exists()

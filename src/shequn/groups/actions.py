@@ -291,15 +291,19 @@ def join_group(
             ordinal = CustomerGroup.objects.values_list("member_count", flat=True).get(pk=group.pk)
             reward = None
             if reward_staff is not None and first_stay:
-                reward = RecruitmentReward.objects.create(
-                    staff=reward_staff,
-                    store=group.store,
-                    group=group,
-                    member=member,
-                    membership=membership,
-                    member_ordinal=ordinal,
-                    amount_fen=recruitment_reward_fen(ordinal),
-                )
+                try:  # one reward per (group, member) ever: a racing rejoin earns nothing
+                    with transaction.atomic():
+                        reward = RecruitmentReward.objects.create(
+                            staff=reward_staff,
+                            store=group.store,
+                            group=group,
+                            member=member,
+                            membership=membership,
+                            member_ordinal=ordinal,
+                            amount_fen=recruitment_reward_fen(ordinal),
+                        )
+                except IntegrityError:
+                    reward = None
             record_audit(
                 actor,
                 "groups.member_joined",
@@ -314,6 +318,11 @@ def join_group(
                 },
             )
     except _GroupFull:
+        status = CustomerGroup.objects.values_list("status", flat=True).get(pk=group.pk)
+        if status != GroupStatus.ACTIVE:  # closed between our check and the guarded UPDATE
+            raise RuleViolation(
+                f"「{group.name}」已关闭, 不再接受新成员", code="group_closed"
+            ) from None
         raise _group_full_error(group) from None
     group.member_count = ordinal
     return membership, reward
