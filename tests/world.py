@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from shequn.catalog.models import Product, Sku
+from shequn.core import timeutil
 from shequn.groups import actions as group_actions
 from shequn.groups.models import CustomerGroup, GroupMembership, Invitation, RecruitmentReward
 from shequn.members.models import Member
 from shequn.orders.actions import LineRequest, place_order
 from shequn.orders.models import Order
+from shequn.promotions.actions import create_flash_sale
+from shequn.promotions.models import FlashSale
 from shequn.shop.actions import push_product_card
 from tests.conftest import Chain, build_chain, make_group, make_sku, staff_code
 
@@ -35,6 +39,7 @@ class World:
     order_b: Order
     foreign_product: Product  # another chain's: the catalog is chain-wide, never cross-chain
     foreign_sku: Sku
+    foreign_sale: FlashSale  # another chain's flash sale
 
 
 def build_world() -> World:
@@ -73,6 +78,18 @@ def build_world() -> World:
     other = build_chain()
     foreign_sku = make_sku(other, code="F-1")
     Product.objects.filter(pk=foreign_sku.product_id).update(name="外连锁商品")
+    now = timeutil.now()
+    foreign_sale = create_flash_sale(
+        acting=other.hq_operator,
+        sku=foreign_sku,
+        name="外连锁商品秒杀",
+        price_fen=1,
+        starts_at=now,
+        ends_at=now + timedelta(hours=1),
+        per_member_limit=1,
+        per_order_limit=1,
+        chain_quota=10,
+    )
     return World(
         chain=chain,
         group_a=group_a,
@@ -90,4 +107,5 @@ def build_world() -> World:
         order_b=order_b,
         foreign_product=foreign_sku.product,
         foreign_sku=foreign_sku,
+        foreign_sale=foreign_sale,
     )

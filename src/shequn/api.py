@@ -128,6 +128,7 @@ def _register_routers() -> None:
     from shequn.orders.api import router as orders
     from shequn.org.api import audit_router, auth_router
     from shequn.org.api import router as org
+    from shequn.promotions.api import router as promotions
     from shequn.shop.api import router as shop
 
     api.add_router("/auth", auth_router)
@@ -141,6 +142,7 @@ def _register_routers() -> None:
     api.add_router("/catalog", catalog)
     api.add_router("/orders", orders)
     api.add_router("/shop", shop)
+    api.add_router("/promotions", promotions)
 
 
 _register_routers()

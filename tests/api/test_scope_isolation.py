@@ -41,6 +41,7 @@ def path_ids(world: World) -> dict[str, int]:
         "order_id": world.order_b.pk,
         "product_id": world.foreign_product.pk,
         "sku_id": world.foreign_sku.pk,
+        "sale_id": world.foreign_sale.pk,
     }
 
 
@@ -97,6 +98,17 @@ def write_bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
         ("POST", "/api/orders/{order_id}/cancel"): {},
         ("POST", "/api/orders/pickup"): {"store_id": b, "code": "12345678"},
         ("POST", "/api/orders/{order_id}/refunds"): {"amount_fen": 1, "reason": "探针"},
+        ("POST", "/api/promotions/flash-sales"): {
+            "sku_id": world.sku.pk,
+            "name": "探针秒杀",
+            "price_fen": 1,
+            "starts_at": "2026-11-24T10:00:00+08:00",
+            "ends_at": "2026-11-24T23:00:00+08:00",
+            "per_member_limit": 1,
+            "per_order_limit": 1,
+            "store_quotas": [{"store_id": b, "quota": 1}],
+        },
+        ("POST", "/api/promotions/flash-sales/{sale_id}/cancel"): {},
         ("POST", "/api/shop/cards"): {
             "product_id": world.sku.product_id,
             "group_ids": [world.group_b.pk],
@@ -115,7 +127,8 @@ def snapshot() -> dict[str, int]:
     return {
         m._meta.label: m.objects.count()
         for m in apps.get_models()
-        if m._meta.app_label in {"org", "members", "groups", "auth", "catalog", "orders", "shop"}
+        if m._meta.app_label
+        in {"org", "members", "groups", "auth", "catalog", "orders", "shop", "promotions"}
     }
 
 

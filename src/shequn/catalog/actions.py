@@ -10,6 +10,7 @@ from django.db.models import F
 
 from shequn.core.audit import record_audit
 from shequn.core.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from shequn.core.validation import clean_fen, clean_text
 from shequn.org.models import NodeKind, OrgNode, Staff
 from shequn.org.roles import Perm
 from shequn.org.scoping import require_perm
@@ -26,7 +27,6 @@ from .models import (
     Supplier,
 )
 
-MAX_PRICE_FEN = 100_000_000  # ¥1,000,000 a unit: anything above is a typo, not a product
 MAX_STOCK_DELTA = 1_000_000
 
 
@@ -34,36 +34,19 @@ def _chain_of(staff: Staff) -> OrgNode:
     return OrgNode.objects.get(pk=staff.node.chain_id)
 
 
-def _text(value: str, label: str, max_length: int, *, required: bool = True) -> str:
-    value = (value or "").strip()
-    if required and not value:
-        raise InvalidInput(f"{label}不能为空")
-    if len(value) > max_length:
-        raise InvalidInput(f"{label}不超过{max_length}字")
-    return value
-
-
-def _price(value: object, label: str = "价格") -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(f"{label}须为整数分", code="invalid_amount")
-    if not 1 <= value <= MAX_PRICE_FEN:
-        raise InvalidInput(f"{label}须在 1 分到 {MAX_PRICE_FEN} 分之间", code="invalid_amount")
-    return value
-
-
 def create_supplier(
     *, acting: Staff, name: str, contact_name: str = "", contact_phone: str = ""
 ) -> Supplier:
     require_perm(acting, Perm.MANAGE_CATALOG)
-    name = _text(name, "供应商名称", 100)
+    name = clean_text(name, "供应商名称", 100)
     chain = _chain_of(acting)
     try:
         with transaction.atomic():
             supplier = Supplier.objects.create(
                 chain=chain,
                 name=name,
-                contact_name=_text(contact_name, "联系人", 50, required=False),
-                contact_phone=_text(contact_phone, "联系电话", 20, required=False),
+                contact_name=clean_text(contact_name, "联系人", 50, required=False),
+                contact_phone=clean_text(contact_phone, "联系电话", 20, required=False),
             )
             record_audit(
                 acting.user, "catalog.supplier_created", target=supplier, scope_path=chain.path
@@ -76,7 +59,7 @@ def create_supplier(
 def get_or_create_category(*, acting: Staff, name: str) -> Category:
     require_perm(acting, Perm.MANAGE_CATALOG)
     category, _ = Category.objects.get_or_create(
-        chain=_chain_of(acting), name=_text(name, "类目", 50)
+        chain=_chain_of(acting), name=clean_text(name, "类目", 50)
     )
     return category
 
@@ -102,8 +85,8 @@ def create_product(
             chain=chain,
             supplier=supplier,
             category=category,
-            name=_text(name, "商品名称", 100),
-            description=_text(description, "描述", 5000, required=False),
+            name=clean_text(name, "商品名称", 100),
+            description=clean_text(description, "描述", 5000, required=False),
             pyramid_role=pyramid_role,
             image_url=image_url[:200],
         )
@@ -113,15 +96,15 @@ def create_product(
 
 def add_sku(*, acting: Staff, product: Product, code: str, price_fen: int, spec: str = "") -> Sku:
     require_perm(acting, Perm.MANAGE_CATALOG)
-    code = _text(code, "SKU 编码", 40)
+    code = clean_text(code, "SKU 编码", 40)
     try:
         with transaction.atomic():
             sku = Sku.objects.create(
                 product=product,
                 chain_id=product.chain_id,
                 code=code,
-                spec=_text(spec, "规格", 100, required=False),
-                price_fen=_price(price_fen),
+                spec=clean_text(spec, "规格", 100, required=False),
+                price_fen=clean_fen(price_fen),
             )
             record_audit(
                 acting.user,
@@ -146,7 +129,7 @@ def set_price_tiers(*, acting: Staff, sku: Sku, tiers: list[tuple[int, int]]) ->
         if min_quantity in seen:
             raise InvalidInput("阶梯起购数量不能重复", code="invalid_tier")
         seen.add(min_quantity)
-        if _price(unit_price, "阶梯单价") >= previous_price:
+        if clean_fen(unit_price, "阶梯单价") >= previous_price:
             raise InvalidInput("阶梯单价须低于原价和更小阶梯的单价", code="invalid_tier")
         previous_price = unit_price
     with transaction.atomic():

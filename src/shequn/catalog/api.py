@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
+from shequn.core.validation import MAX_PRICE_FEN
 from shequn.org.api import staff_of
 from shequn.org.scoping import access_node, get_scoped, within_node
 
@@ -72,7 +73,7 @@ class ProductIn(Schema):
 class SkuIn(Schema):
     code: str = Field(..., min_length=1, max_length=40)
     spec: str = Field("", max_length=100)
-    price_fen: int = Field(..., ge=1, le=actions.MAX_PRICE_FEN, strict=True)
+    price_fen: int = Field(..., ge=1, le=MAX_PRICE_FEN, strict=True)
 
 
 class TiersIn(Schema):

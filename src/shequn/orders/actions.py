@@ -54,6 +54,7 @@ from shequn.members.models import Member
 from shequn.org.models import NodeKind, OrgNode, Staff
 from shequn.org.roles import Perm
 from shequn.org.scoping import require_perm
+from shequn.promotions.flash import FlashOffer, claim_flash, flash_offer, release_flash
 
 from .models import (
     Fulfilment,
@@ -166,8 +167,11 @@ def place_order(
     content_ref: str = "",
     fulfilment: str = Fulfilment.PICKUP,
     delivery_address: str = "",
+    flash_sale_id: int | None = None,
 ) -> PlacedOrder:
-    """Place an order for ``member`` at ``store``; the same key returns the same order."""
+    """Place an order for ``member`` at ``store``; the same key returns the same order.
+    With ``flash_sale_id`` the sale's SKU is sold at the sale price, within its quota and the
+    member's and the order's limits."""
     if not IDEMPOTENCY_KEY.match(idempotency_key or ""):
         raise InvalidInput("请求编号须为 1-64 个可见 ASCII 字符", code="invalid_idempotency_key")
     if store.kind != NodeKind.STORE or store.chain_id != member.chain_id:
@@ -186,6 +190,7 @@ def place_order(
     if sharer is not None and (sharer.chain_id != member.chain_id or sharer.pk == member.pk):
         sharer = None  # no self-attribution; a foreign sharer is ignored, not trusted
     quantities = _clean_lines(lines)
+    now = timeutil.now()
     fingerprint = _fingerprint(
         store=store.pk,
         lines=sorted(quantities.items()),
@@ -195,8 +200,10 @@ def place_order(
         content=content_ref,
         fulfilment=fulfilment,
         address=delivery_address,
+        **({"flash": flash_sale_id} if flash_sale_id is not None else {}),
     )
     try:
+        flash = _flash_offer(flash_sale_id, member, store, quantities, now)
         skus = _sellable(member, store, quantities)
     except DomainError:
         # A retry of an order that was placed (the catalog may have changed since) gets its
@@ -209,14 +216,15 @@ def place_order(
         (
             skus[sku_id],
             quantity,
-            tiered_unit_price(skus[sku_id].price_fen, quantity, skus[sku_id].tiers),
+            flash.price_fen
+            if flash is not None and sku_id == flash.sku_id
+            else tiered_unit_price(skus[sku_id].price_fen, quantity, skus[sku_id].tiers),
         )
         for sku_id, quantity in sorted(quantities.items())
     ]
     subtotal = sum(price * quantity for _, quantity, price in priced)
     if subtotal > MAX_ORDER_TOTAL_FEN:
         raise InvalidInput("订单金额超出上限", code="order_total_too_large")
-    now = timeutil.now()
     try:
         with transaction.atomic():
             order = Order.objects.create(
@@ -245,6 +253,9 @@ def place_order(
                     quantity=quantity,
                     unit_price_fen=price,
                     line_total_fen=price * quantity,
+                    flash_quota_id=flash.quota_id
+                    if flash is not None and sku.sku_id == flash.sku_id
+                    else None,
                 )
                 for sku, quantity, price in priced
             )
@@ -255,7 +266,15 @@ def place_order(
                 scope_path=store.path,
                 details={"member": member.pk, "total_fen": subtotal, "channel": channel},
             )
-            # Hot rows last, in SKU id order: reserve or fail the whole order.
+            # Hot rows last: the sale's quota, then stock in SKU id order; all or nothing.
+            if flash is not None:
+                refused = claim_flash(flash, member_id=member.pk, quantity=quantities[flash.sku_id])
+                if refused == "flash_sold_out":
+                    raise OutOfStock("秒杀名额已抢光", code="flash_sold_out")
+                if refused is not None:
+                    raise RuleViolation(
+                        f"每人限购 {flash.per_member_limit} 件, 你已达到上限", code=refused
+                    )
             for sku, quantity, _ in priced:
                 if not reserve_stock(store_id=store.pk, sku_id=sku.sku_id, quantity=quantity):
                     raise OutOfStock(f"「{sku}」库存不足", details={"sku_id": sku.sku_id})
@@ -266,6 +285,33 @@ def place_order(
             raise
         return replay
     return PlacedOrder(order=order, created=True)
+
+
+def _flash_offer(
+    sale_id: int | None, member: Member, store: OrgNode, quantities: dict[int, int], now: datetime
+) -> FlashOffer | None:
+    """The sale this order buys into, checked against what the order asks for."""
+    if sale_id is None:
+        return None
+    if isinstance(sale_id, bool) or not isinstance(sale_id, int):
+        raise InvalidInput("秒杀活动编号无效", code="invalid_flash_sale")
+    offer = flash_offer(sale_id=sale_id, store=store, chain_id=member.chain_id, now=now)
+    quantity = quantities.get(offer.sku_id)
+    if quantity is None:
+        raise InvalidInput("订单里没有该秒杀商品", code="flash_sku_missing")
+    limit = min(offer.per_order_limit, offer.per_member_limit)
+    if quantity > limit:
+        raise RuleViolation(f"该秒杀每单限购 {limit} 件", code="flash_order_limit")
+    return offer
+
+
+def _release_flash_lines(order: Order, lines: Sequence[OrderLine]) -> None:
+    """Give a closing order's flash-sale units back to the quota and the member's limit."""
+    for line in lines:
+        if line.flash_quota_id is not None and not release_flash(
+            quota_id=line.flash_quota_id, member_id=order.member_id, quantity=line.quantity
+        ):
+            raise RuntimeError(f"flash quota missing for order {order.number} line {line.pk}")
 
 
 def _apply_to_lines(order: Order, stock_update: Callable[..., bool]) -> list[OrderLine]:
@@ -295,7 +341,7 @@ def _release(
         )
         if not closed:
             return False
-        _apply_to_lines(order, release_stock)
+        _release_flash_lines(order, _apply_to_lines(order, release_stock))
         record_audit(
             actor.user if actor else None,
             "orders.closed",
@@ -1045,7 +1091,7 @@ def _close_if_fully_refunded(order: Order, payment: Payment) -> None:
         return  # partial, or money for an order that was never re-opened: status stays
     if order.status == OrderStatus.PAID and transition(
         order.pk, OrderStatus.PAID, OrderStatus.REFUNDED
-    ):
-        _apply_to_lines(order, release_stock)  # not picked up: the units go back on sale
+    ):  # not picked up: the units go back on sale, and to the flash sale if from one
+        _release_flash_lines(order, _apply_to_lines(order, release_stock))
     elif order.status == OrderStatus.FULFILLED:
         transition(order.pk, OrderStatus.FULFILLED, OrderStatus.REFUNDED)

@@ -118,6 +118,15 @@ class OrderLine(models.Model):
     quantity = models.PositiveIntegerField()
     unit_price_fen = models.PositiveIntegerField()
     line_total_fen = models.PositiveIntegerField()
+    # The flash-sale quota this line took its units from, given back if the order closes unpaid
+    # or is refunded before pickup.
+    flash_quota = models.ForeignKey(
+        "promotions.FlashSaleQuota",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
 
     class Meta:
         ordering = ["id"]

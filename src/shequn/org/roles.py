@@ -34,6 +34,7 @@ class Perm(StrEnum):
     MANAGE_ORDERS = "manage_orders"  # cancel, refund
     FULFIL_ORDERS = "fulfil_orders"  # verify pickup codes at the counter (核销)
     PUSH_CARDS = "push_cards"  # push product cards into the groups in scope
+    MANAGE_PROMOTIONS = "manage_promotions"  # flash sales, group-buys, coupons (HQ)
 
 
 _ALL = frozenset(Perm)
@@ -41,6 +42,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
     Role.HQ_ADMIN: _ALL,
     Role.HQ_OPERATOR: frozenset(
         {
+            Perm.MANAGE_PROMOTIONS,
             Perm.PUSH_CARDS,
             Perm.MANAGE_CATALOG,
             Perm.MANAGE_STOCK,

@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "shequn.groups",
     "shequn.catalog",
     "shequn.orders",
+    "shequn.promotions",
     "shequn.shop",
     "shequn.console",
 ]

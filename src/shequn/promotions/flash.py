@@ -1,0 +1,110 @@
+"""The flash-sale hot path: read what a sale offers at a store, then claim and release units.
+
+Like ``catalog/stock.py`` these are fixed SQL statements run inside ``place_order``'s
+transaction, after the order rows and just before the stock UPDATE, in a fixed order: the
+member's counter (an upsert guarded by the per-member limit, not a hot row), then the quota row
+(the hot row: ``sold + n <= quota``), then stock. The CHECK constraints back every guard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.db import connection
+
+from shequn.core import timeutil
+from shequn.core.errors import NotFound, RuleViolation
+from shequn.org.models import OrgNode
+
+from .models import FlashSale, FlashSaleBuyer, FlashSaleQuota, QuotaScope
+
+_SALE = FlashSale._meta.db_table
+_QUOTA = FlashSaleQuota._meta.db_table
+_BUYER = FlashSaleBuyer._meta.db_table
+
+_OFFER_SQL = (
+    f"SELECT s.sku_id, s.price_fen, s.starts_at, s.ends_at, s.cancelled_at,"  # noqa: S608
+    f" s.per_member_limit, s.per_order_limit, s.quota_scope, q.id, q.store_id"
+    f" FROM {_SALE} s LEFT JOIN {_QUOTA} q ON q.sale_id = s.id"
+    f" AND (q.store_id = %s OR q.store_id IS NULL)"
+    f" WHERE s.id = %s AND s.chain_id = %s"
+)
+_CLAIM_MEMBER_SQL = (
+    f"INSERT INTO {_BUYER} (sale_id, member_id, bought) VALUES (%s, %s, %s)"  # noqa: S608
+    f" ON CONFLICT (sale_id, member_id) DO UPDATE SET bought = {_BUYER}.bought + excluded.bought"
+    f" WHERE {_BUYER}.bought + excluded.bought <= %s"
+)
+_CLAIM_QUOTA_SQL = f"UPDATE {_QUOTA} SET sold = sold + %s WHERE id = %s AND sold + %s <= quota"  # noqa: S608
+_RELEASE_QUOTA_SQL = f"UPDATE {_QUOTA} SET sold = sold - %s WHERE id = %s AND sold >= %s"  # noqa: S608
+_RELEASE_MEMBER_SQL = (
+    f"UPDATE {_BUYER} SET bought = bought - %s"  # noqa: S608
+    f" WHERE sale_id = (SELECT sale_id FROM {_QUOTA} WHERE id = %s) AND member_id = %s"
+    f" AND bought >= %s"
+)
+
+
+@dataclass(frozen=True)
+class FlashOffer:
+    sale_id: int
+    sku_id: int
+    price_fen: int
+    per_member_limit: int
+    per_order_limit: int
+    quota_id: int
+
+
+def flash_offer(*, sale_id: int, store: OrgNode, chain_id: int, now: datetime) -> FlashOffer:
+    """What the sale offers at ``store`` right now, or the precise reason it offers nothing."""
+    with connection.cursor() as cursor:
+        cursor.execute(_OFFER_SQL, [store.pk, sale_id, chain_id])
+        rows = cursor.fetchall()
+    if not rows:
+        raise NotFound("秒杀活动不存在", code="unknown_flash_sale")
+    sku_id, price, starts, ends, cancelled, per_member, per_order, scope, _, _ = rows[0]
+    starts, ends = _aware(starts), _aware(ends)
+    if cancelled is not None:
+        raise RuleViolation("该秒杀活动已取消", code="flash_cancelled")
+    if now < starts:
+        raise RuleViolation(
+            f"秒杀尚未开始, 开始时间 {timeutil.format_local(starts)}", code="flash_not_started"
+        )
+    if now >= ends:
+        raise RuleViolation("秒杀已结束", code="flash_ended")
+    wanted = None if scope == QuotaScope.CHAIN else store.pk
+    quota_id = next((row[8] for row in rows if row[8] is not None and row[9] == wanted), None)
+    if quota_id is None:
+        raise RuleViolation(f"{store.name}不参加该秒杀", code="flash_not_here")
+    return FlashOffer(sale_id, sku_id, price, per_member, per_order, quota_id)
+
+
+def _aware(moment: datetime | str) -> datetime:
+    """SQLite hands raw SQL timestamps back as text; PostgreSQL as aware datetimes."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def claim_flash(offer: FlashOffer, *, member_id: int, quantity: int) -> str | None:
+    """Take ``quantity`` units for the member; None when taken, else why not (the caller's
+    transaction must then roll back: the member's counter may already have moved)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CLAIM_MEMBER_SQL, [offer.sale_id, member_id, quantity, offer.per_member_limit]
+        )
+        if cursor.rowcount != 1:
+            return "flash_member_limit"
+        cursor.execute(_CLAIM_QUOTA_SQL, [quantity, offer.quota_id, quantity])
+        if cursor.rowcount != 1:
+            return "flash_sold_out"
+    return None
+
+
+def release_flash(*, quota_id: int, member_id: int, quantity: int) -> bool:
+    """Give units back (an order closed unpaid, or refunded before pickup), exactly once per
+    call site's own exactly-once transition. False if the counters no longer add up."""
+    with connection.cursor() as cursor:
+        cursor.execute(_RELEASE_QUOTA_SQL, [quantity, quota_id, quantity])
+        quota_ok = cursor.rowcount == 1
+        cursor.execute(_RELEASE_MEMBER_SQL, [quantity, quota_id, member_id, quantity])
+        return bool(quota_ok and cursor.rowcount == 1)
