@@ -174,3 +174,27 @@ def test_bad_sale_definitions_write_nothing(chain: Chain) -> None:
         sale_for(chain, sku, acting=chain.manager_a)
     assert not FlashSale.objects.exists()
     assert not FlashSaleQuota.objects.exists()
+
+
+def test_an_empty_shelf_refuses_without_using_quota_and_mixed_orders_work(chain: Chain) -> None:
+    sku = make_sku(chain, code="HOT", price_fen=3990, stock={chain.store_a: 1})
+    other = make_sku(chain, code="SIDE", price_fen=500, stock={chain.store_a: 10})
+    sale = sale_for(chain, sku, per_member_limit=1, per_order_limit=1)
+    member = find_or_register_member(store=chain.store_a, phone=phone(1)).member
+    mixed = place_order(
+        member=member,
+        store=chain.store_a,
+        lines=[LineRequest(other.pk, 2), LineRequest(sku.pk, 1)],
+        idempotency_key="mixed",
+        flash_sale_id=sale.pk,
+    ).order
+    assert mixed.total_fen == 990 + 2 * 500
+    assert refused(lambda: buy(chain, sale, 2)) == "out_of_stock"  # quota left, shelf empty
+    assert sale.quotas.get().sold == 1
+    assert not FlashSaleBuyer.objects.filter(
+        sale=sale, member__phone=phone(2), bought__gt=0
+    ).exists()
+    allocated = dict(
+        StockItem.objects.filter(store=chain.store_a).values_list("sku__code", "quantity_allocated")
+    )
+    assert allocated == {"HOT": 1, "SIDE": 2}

@@ -29,7 +29,7 @@ _TIERS_SQL = (
     f"SELECT sku_id, min_quantity, unit_price_fen FROM {_TIER}"  # noqa: S608
     f" WHERE sku_id IN ({{ids}}) AND min_quantity <= %s"
 )
-_RESERVE_SQL = (
+RESERVE_SQL = (
     f"UPDATE {_STOCK} SET quantity_allocated = quantity_allocated + %s"  # noqa: S608
     f" WHERE store_id = %s AND sku_id = %s AND quantity >= quantity_allocated + %s"
 )
@@ -99,7 +99,7 @@ def _update(sql: str, params: tuple[int, ...]) -> bool:
 
 def reserve_stock(*, store_id: int, sku_id: int, quantity: int) -> bool:
     """Allocate ``quantity`` units if available; False (nothing changed) if not."""
-    return _update(_RESERVE_SQL, (quantity, store_id, sku_id, quantity))
+    return _update(RESERVE_SQL, (quantity, store_id, sku_id, quantity))
 
 
 def release_stock(*, store_id: int, sku_id: int, quantity: int) -> bool:

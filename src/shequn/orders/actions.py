@@ -267,15 +267,25 @@ def place_order(
                 details={"member": member.pk, "total_fen": subtotal, "channel": channel},
             )
             # Hot rows last: the sale's quota, then stock in SKU id order; all or nothing.
+            # A flash order of one line takes quota and shelf together; with more lines the
+            # quota goes first and the shelves follow in SKU order (one lock order for all).
+            alone = flash is not None and len(priced) == 1
             if flash is not None:
-                refused = claim_flash(flash, member_id=member.pk, quantity=quantities[flash.sku_id])
+                refused = claim_flash(
+                    flash,
+                    member_id=member.pk,
+                    quantity=quantities[flash.sku_id],
+                    store_id=store.pk if alone else None,
+                )
                 if refused == "flash_sold_out":
                     raise OutOfStock("秒杀名额已抢光", code="flash_sold_out")
+                if refused == "out_of_stock":
+                    raise OutOfStock("本店该商品已售完", details={"sku_id": flash.sku_id})
                 if refused is not None:
                     raise RuleViolation(
                         f"每人限购 {flash.per_member_limit} 件, 你已达到上限", code=refused
                     )
-            for sku, quantity, _ in priced:
+            for sku, quantity, _ in [] if alone else priced:
                 if not reserve_stock(store_id=store.pk, sku_id=sku.sku_id, quantity=quantity):
                     raise OutOfStock(f"「{sku}」库存不足", details={"sku_id": sku.sku_id})
     except IntegrityError:
