@@ -14,12 +14,14 @@ from collections.abc import Callable
 from django.db import close_old_connections
 
 from shequn.orders.actions import sweep_expired_orders, sweep_unsubmitted_refunds
+from shequn.promotions.actions import sweep_group_buy_teams
 
 logger = logging.getLogger("shequn.sweeper")
 
 # Explicit list, no registry magic: each entry is (name, sweep returning how many it acted on).
 SWEEPS: list[tuple[str, Callable[..., int]]] = [
     ("orders.payment_timeout", sweep_expired_orders),
+    ("promotions.group_buy_teams", sweep_group_buy_teams),
     ("orders.refund_submission", sweep_unsubmitted_refunds),
 ]
 

@@ -55,6 +55,15 @@ from shequn.org.models import NodeKind, OrgNode, Staff
 from shequn.org.roles import Perm
 from shequn.org.scoping import require_perm
 from shequn.promotions.flash import FlashOffer, claim_flash, flash_offer, release_flash
+from shequn.promotions.groupbuy import (
+    GroupBuyOffer,
+    group_buy_offer,
+    hold_seat,
+    on_refund_opened,
+    pickup_blocker,
+    release_group_buy,
+    seat_payer,
+)
 
 from .models import (
     Fulfilment,
@@ -168,10 +177,13 @@ def place_order(
     fulfilment: str = Fulfilment.PICKUP,
     delivery_address: str = "",
     flash_sale_id: int | None = None,
+    group_buy_id: int | None = None,
+    team_id: int | None = None,
 ) -> PlacedOrder:
     """Place an order for ``member`` at ``store``; the same key returns the same order.
     With ``flash_sale_id`` the sale's SKU is sold at the sale price, within its quota and the
-    member's and the order's limits."""
+    member's and the order's limits. With ``group_buy_id`` the campaign's SKU is sold at the
+    team price; the payment later seats the member in ``team_id`` (or a new team)."""
     if not IDEMPOTENCY_KEY.match(idempotency_key or ""):
         raise InvalidInput("请求编号须为 1-64 个可见 ASCII 字符", code="invalid_idempotency_key")
     if store.kind != NodeKind.STORE or store.chain_id != member.chain_id:
@@ -187,6 +199,10 @@ def place_order(
         raise InvalidInput("地址或素材编号过长")
     if source_group is not None and source_group.store.chain_id != member.chain_id:
         raise NotFound("社群不存在")
+    if flash_sale_id is not None and group_buy_id is not None:
+        raise InvalidInput("一个订单不能同时参加秒杀和拼团", code="promotion_conflict")
+    if team_id is not None and group_buy_id is None:
+        raise InvalidInput("参团须指明拼团活动", code="invalid_team")
     if sharer is not None and (sharer.chain_id != member.chain_id or sharer.pk == member.pk):
         sharer = None  # no self-attribution; a foreign sharer is ignored, not trusted
     quantities = _clean_lines(lines)
@@ -201,9 +217,20 @@ def place_order(
         fulfilment=fulfilment,
         address=delivery_address,
         **({"flash": flash_sale_id} if flash_sale_id is not None else {}),
+        **({"group_buy": group_buy_id, "team": team_id} if group_buy_id is not None else {}),
     )
     try:
         flash = _flash_offer(flash_sale_id, member, store, quantities, now)
+        team_buy: GroupBuyOffer | None = None
+        if group_buy_id is not None:
+            team_buy = group_buy_offer(
+                campaign_id=group_buy_id,
+                team_id=team_id,
+                member=member,
+                store=store,
+                quantities=quantities,
+                now=now,
+            )
         skus = _sellable(member, store, quantities)
     except DomainError:
         # A retry of an order that was placed (the catalog may have changed since) gets its
@@ -218,6 +245,8 @@ def place_order(
             quantity,
             flash.price_fen
             if flash is not None and sku_id == flash.sku_id
+            else team_buy.price_fen
+            if team_buy is not None
             else tiered_unit_price(skus[sku_id].price_fen, quantity, skus[sku_id].tiers),
         )
         for sku_id, quantity in sorted(quantities.items())
@@ -266,6 +295,13 @@ def place_order(
                 scope_path=store.path,
                 details={"member": member.pk, "total_fen": subtotal, "channel": channel},
             )
+            if team_buy is not None and not hold_seat(
+                team_buy, order=order, quantity=quantities[team_buy.sku_id]
+            ):
+                raise RuleViolation(
+                    f"该拼团每人限购 {team_buy.per_member_limit} 件, 你已达到上限",
+                    code="group_buy_member_limit",
+                )
             # Hot rows last: the sale's quota, then stock in SKU id order; all or nothing.
             # A flash order of one line takes quota and shelf together; with more lines the
             # quota goes first and the shelves follow in SKU order (one lock order for all).
@@ -315,8 +351,10 @@ def _flash_offer(
     return offer
 
 
-def _release_flash_lines(order: Order, lines: Sequence[OrderLine]) -> None:
-    """Give a closing order's flash-sale units back to the quota and the member's limit."""
+def _release_promotions(order: Order, lines: Sequence[OrderLine], *, unpaid: bool) -> None:
+    """Give a closing order's promotion units back: flash lines to the quota and the member's
+    limit, a group-buy's units to the member's limit (and an unpaid seat request is dropped)."""
+    release_group_buy(order, unpaid=unpaid)
     for line in lines:
         if line.flash_quota_id is not None and not release_flash(
             quota_id=line.flash_quota_id, member_id=order.member_id, quantity=line.quantity
@@ -351,7 +389,7 @@ def _release(
         )
         if not closed:
             return False
-        _release_flash_lines(order, _apply_to_lines(order, release_stock))
+        _release_promotions(order, _apply_to_lines(order, release_stock), unpaid=True)
         record_audit(
             actor.user if actor else None,
             "orders.closed",
@@ -556,6 +594,7 @@ def record_payment(
         else:
             if order.status == OrderStatus.PENDING_PAYMENT:
                 _mark_paid(order, report.succeeded_at)
+                seat_payer(order, timeutil.now())  # a group-buy order takes its team seat now
                 outcome = "paid"
             else:  # closed (paid too late) or paid twice: keep the money's trace, give it back
                 outcome = "refund_required"
@@ -789,6 +828,9 @@ def verify_pickup(*, acting: Staff, store: OrgNode, code: str) -> Order:
             raise RuleViolation(
                 "该订单有退款正在处理, 暂不能提货; 请先处理退款", code="refund_in_progress"
             )
+        blocker = pickup_blocker(order)
+        if blocker is not None and order.status == OrderStatus.PAID:
+            raise RuleViolation(blocker, code="team_not_succeeded")
         if transition(
             order.pk,
             OrderStatus.PAID,
@@ -865,6 +907,20 @@ def request_member_refund(*, member: Member, order: Order, reason: str) -> Refun
     )
 
 
+def refund_whole_order(*, order: Order, reason: str) -> Refund | None:
+    """A refund the platform owes without anyone asking (a group-buy team that did not form):
+    what is left of the order's payment. None when nothing is left (already refunded)."""
+    payment = order.payments.filter(refund_required=False).order_by("id").first()
+    if payment is None or payment.amount_fen <= payment.refunded_fen:
+        return None
+    return _open_refund(
+        order=order,
+        amount_fen=payment.amount_fen - payment.refunded_fen,
+        reason=reason,
+        payment=payment,
+    )
+
+
 def _open_refund(
     *,
     order: Order,
@@ -918,6 +974,7 @@ def _open_refund(
             reason=reason,
             requested_by=actor,
         )
+        on_refund_opened(order, refund, timeutil.now())  # a forming team loses this seat
         record_audit(
             actor,
             "orders.refund_requested",
@@ -1101,7 +1158,7 @@ def _close_if_fully_refunded(order: Order, payment: Payment) -> None:
         return  # partial, or money for an order that was never re-opened: status stays
     if order.status == OrderStatus.PAID and transition(
         order.pk, OrderStatus.PAID, OrderStatus.REFUNDED
-    ):  # not picked up: the units go back on sale, and to the flash sale if from one
-        _release_flash_lines(order, _apply_to_lines(order, release_stock))
+    ):  # not picked up: the units go back on sale, and to the promotion if from one
+        _release_promotions(order, _apply_to_lines(order, release_stock), unpaid=False)
     elif order.status == OrderStatus.FULFILLED:
         transition(order.pk, OrderStatus.FULFILLED, OrderStatus.REFUNDED)

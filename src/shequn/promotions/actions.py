@@ -1,7 +1,9 @@
-"""Promotion actions: create and cancel flash sales."""
+"""Promotion actions: create and cancel flash sales and group-buys; the group-buy sweep."""
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -11,16 +13,34 @@ from shequn.catalog.models import Sku
 from shequn.core import timeutil
 from shequn.core.audit import record_audit
 from shequn.core.errors import InvalidInput, NotFound, RuleViolation
+from shequn.core.faults import crash_point
 from shequn.core.validation import clean_count, clean_fen, clean_text
+from shequn.orders.actions import refund_whole_order
+from shequn.orders.models import Order
 from shequn.org.models import NodeKind, OrgNode, Staff
 from shequn.org.roles import Perm
 from shequn.org.scoping import require_perm
 
-from .models import FlashSale, FlashSaleQuota, QuotaScope
+from .models import (
+    FlashSale,
+    FlashSaleQuota,
+    GroupBuy,
+    GroupBuySeat,
+    GroupBuyTeam,
+    QuotaScope,
+    SeatStatus,
+    TeamStatus,
+    UnfilledPolicy,
+)
+
+logger = logging.getLogger(__name__)
 
 MAX_SALE_DAYS = 31
 MAX_QUOTA = 1_000_000
 MAX_LIMIT = 999
+MAX_TEAM_SIZE = 100
+MIN_TEAM_MINUTES = 5
+MAX_TEAM_MINUTES = 7 * 24 * 60
 
 
 def _window(starts_at: datetime, ends_at: datetime) -> tuple[datetime, datetime]:
@@ -118,3 +138,216 @@ def cancel_flash_sale(*, acting: Staff, sale: FlashSale) -> FlashSale:
         )
     sale.refresh_from_db()
     return sale
+
+
+# --- group-buys (拼团) ------------------------------------------------------------------------
+def create_group_buy(
+    *,
+    acting: Staff,
+    sku: Sku,
+    name: str,
+    price_fen: int,
+    team_size: int,
+    team_minutes: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    per_member_limit: int,
+    per_order_limit: int,
+    unfilled_policy: str = UnfilledPolicy.REFUND,
+    min_team_size: int | None = None,
+) -> GroupBuy:
+    """A group-buy of one SKU for the caller's chain. A team that does not fill in
+    ``team_minutes`` is refunded — unless HQ explicitly set ``min_team_size`` under the
+    auto-succeed policy, in which case a team with at least that many real payers succeeds."""
+    require_perm(acting, Perm.MANAGE_PROMOTIONS)
+    if sku.chain_id != acting.node.chain_id:
+        raise NotFound("商品不存在")
+    name = clean_text(name, "活动名称", 100)
+    price_fen = clean_fen(price_fen, "拼团价")
+    if price_fen >= sku.price_fen:
+        raise InvalidInput(f"拼团价须低于原价 {sku.price_fen} 分", code="group_price_not_lower")
+    team_size = clean_count(team_size, "成团人数", MAX_TEAM_SIZE)
+    if team_size < 2:
+        raise InvalidInput("成团人数至少 2 人", code="invalid_count")
+    team_minutes = clean_count(team_minutes, "成团时限(分钟)", MAX_TEAM_MINUTES)
+    if team_minutes < MIN_TEAM_MINUTES:
+        raise InvalidInput(f"成团时限至少 {MIN_TEAM_MINUTES} 分钟", code="invalid_count")
+    starts_at, ends_at = _window(starts_at, ends_at)
+    per_member_limit = clean_count(per_member_limit, "每人限购", MAX_LIMIT)
+    per_order_limit = clean_count(per_order_limit, "每单限购", MAX_LIMIT)
+    if unfilled_policy not in UnfilledPolicy.values:
+        raise InvalidInput(f"未知的未成团处理方式: {unfilled_policy}", code="invalid_policy")
+    if unfilled_policy == UnfilledPolicy.REFUND:
+        if min_team_size is not None:
+            raise InvalidInput(
+                "只有「达到最低人数自动成团」才设最低成团人数", code="invalid_policy"
+            )
+    else:
+        min_team_size = clean_count(min_team_size, "最低成团人数", MAX_TEAM_SIZE)
+        if not 2 <= min_team_size < team_size:
+            raise InvalidInput(
+                f"最低成团人数须在 2 到 {team_size - 1} 之间(真实付款人数, 不虚拟成团)",
+                code="invalid_policy",
+            )
+    with transaction.atomic():
+        campaign = GroupBuy.objects.create(
+            chain_id=acting.node.chain_id,
+            name=name,
+            sku=sku,
+            price_fen=price_fen,
+            team_size=team_size,
+            team_minutes=team_minutes,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            per_member_limit=per_member_limit,
+            per_order_limit=per_order_limit,
+            unfilled_policy=unfilled_policy,
+            min_team_size=min_team_size,
+            created_by=acting.user,
+        )
+        record_audit(
+            acting.user,
+            "promotions.group_buy_created",
+            target=campaign,
+            scope_path=acting.node.path,
+            details={"sku": sku.pk, "price_fen": price_fen, "team_size": team_size},
+        )
+    return campaign
+
+
+def cancel_group_buy(*, acting: Staff, campaign: GroupBuy) -> GroupBuy:
+    """Stop a group-buy now: no new orders or teams; every team still forming fails at the next
+    sweep and its payers are refunded (a cancelled campaign never auto-succeeds a team)."""
+    require_perm(acting, Perm.MANAGE_PROMOTIONS)
+    if campaign.chain_id != acting.node.chain_id:
+        raise NotFound("拼团活动不存在")
+    now = timeutil.now()
+    with transaction.atomic():
+        if not GroupBuy.objects.filter(pk=campaign.pk, cancelled_at__isnull=True).update(
+            cancelled_at=now
+        ):
+            raise RuleViolation("该拼团已取消", code="group_buy_cancelled")
+        GroupBuyTeam.objects.filter(
+            campaign=campaign, status=TeamStatus.FORMING, deadline__gt=now
+        ).update(deadline=now)
+        record_audit(
+            acting.user,
+            "promotions.group_buy_cancelled",
+            target=campaign,
+            scope_path=acting.node.path,
+        )
+    campaign.refresh_from_db()
+    return campaign
+
+
+AUTO_REFUND_REASON = "拼团未成团, 自动全额退款"
+
+
+def sweep_group_buy_teams(
+    *, now: datetime | None = None, batch: int = 500, pause_s: float = 0.0
+) -> int:
+    """Decide every team past its deadline, then open one refund for every seat that is owed
+    one. Returns how many teams and seats it acted on.
+
+    Idempotent and crash-safe: a team is decided by a conditional transition; a seat's refund is
+    opened in the same transaction that moves the seat out of REFUND_DUE, so a sweeper killed at
+    any point and started again (or two at once) opens each refund exactly once. The gateway is
+    called after commit by the refund outbox, never here.
+    """
+    now = now or timeutil.now()
+    acted = 0
+    while True:
+        due = list(
+            GroupBuyTeam.objects.filter(status=TeamStatus.FORMING, deadline__lte=now)
+            .order_by("deadline", "id")
+            .values_list("pk", flat=True)[:batch]
+        )
+        decided = 0
+        for team_id in due:
+            decided += _decide_team(team_id, now)
+            if pause_s:
+                time.sleep(pause_s)
+        acted += decided
+        if len(due) < batch or not decided:
+            break
+    broken: set[int] = set()
+    while True:
+        owed = list(
+            GroupBuySeat.objects.filter(status=SeatStatus.REFUND_DUE)
+            .exclude(pk__in=broken)
+            .order_by("id")
+            .values_list("pk", "order_id")[:batch]
+        )
+        refunded = 0
+        for seat_id, order_id in owed:
+            try:
+                if _refund_seat(seat_id, order_id):
+                    refunded += 1
+                else:
+                    broken.add(seat_id)
+            except Exception:  # one broken seat must not block every later one
+                logger.exception("could not refund group-buy seat %s", seat_id)
+                broken.add(seat_id)
+            if pause_s:
+                time.sleep(pause_s)
+        acted += refunded
+        if len(owed) < batch or not refunded:
+            return acted
+
+
+def _decide_team(team_id: int, now: datetime) -> int:
+    """A team past its deadline succeeds (explicit threshold reached) or fails; 1 if decided."""
+    with transaction.atomic():
+        team = (
+            GroupBuyTeam.objects.select_for_update(of=("self",))
+            .select_related("campaign", "store")
+            .filter(pk=team_id, status=TeamStatus.FORMING, deadline__lte=now)
+            .first()
+        )
+        if team is None:
+            return 0  # decided by another sweeper, or filled just in time
+        campaign = team.campaign
+        succeeds = (
+            campaign.unfilled_policy == UnfilledPolicy.AUTO_SUCCEED
+            and campaign.cancelled_at is None
+            and campaign.min_team_size is not None
+            and team.joined >= campaign.min_team_size
+        )
+        status = TeamStatus.SUCCEEDED if succeeds else TeamStatus.FAILED
+        GroupBuyTeam.objects.filter(pk=team.pk).update(status=status, closed_at=now)
+        if not succeeds:
+            GroupBuySeat.objects.filter(team=team, status=SeatStatus.SEATED).update(
+                status=SeatStatus.REFUND_DUE
+            )
+        record_audit(
+            None,
+            f"promotions.team_{status.value}",
+            target=team,
+            scope_path=team.store.path,
+            details={"joined": team.joined, "size": team.size, "deadline": True},
+        )
+    return 1
+
+
+def _refund_seat(seat_id: int, order_id: int) -> bool:
+    """Open the refund one seat is owed, exactly once (see ``sweep_group_buy_teams``)."""
+    with transaction.atomic():
+        # Lock order: the order row first, as payments, pickups and refunds do.
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("store")
+            .filter(pk=order_id)
+            .first()
+        )
+        if (
+            order is None
+            or not GroupBuySeat.objects.filter(pk=seat_id, status=SeatStatus.REFUND_DUE).exists()
+        ):
+            return False
+        if refund_whole_order(order=order, reason=AUTO_REFUND_REASON) is None:
+            # Nothing left to give back (a clerk refunded it already): the debt is settled.
+            GroupBuySeat.objects.filter(pk=seat_id, status=SeatStatus.REFUND_DUE).update(
+                status=SeatStatus.REFUND_OPENED
+            )
+        crash_point("group_buy.refund_before_commit")
+    return True

@@ -1,5 +1,13 @@
-"""Flash sales: a SKU at a sale price in a time window, with a quota for the chain or per store,
-a per-member limit and a per-order limit."""
+"""Promotions: flash sales (秒杀) and group-buys (拼团).
+
+Flash sale: a SKU at a sale price in a time window, with a quota for the chain or per store,
+a per-member limit and a per-order limit.
+
+Group-buy: a SKU at a team price; a paying member starts a team of N at their store or takes a
+seat in one. A team that fills in time succeeds; one that does not fails and every payer is
+refunded exactly once — or, only where HQ set an explicit threshold, succeeds with the real
+members it has (never with fabricated ones).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,7 @@ from django.db import models
 
 from shequn.catalog.models import Sku, chain_q
 from shequn.members.models import Member
+from shequn.orders.models import Order, Refund
 from shequn.org.models import OrgNode
 
 
@@ -96,6 +105,171 @@ class FlashSaleBuyer(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["sale", "member"], name="flash_buyer_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.bought}"
+
+
+# --- group-buys (拼团) ------------------------------------------------------------------------
+class UnfilledPolicy(models.TextChoices):
+    REFUND = "refund", "未成团全部退款"
+    AUTO_SUCCEED = "auto_succeed", "达到最低人数自动成团"
+
+
+class GroupBuy(models.Model):
+    chain = models.ForeignKey(OrgNode, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField("活动名称", max_length=100)
+    sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="+")
+    price_fen = models.PositiveIntegerField("拼团价(分)")
+    team_size = models.PositiveSmallIntegerField("成团人数")
+    team_minutes = models.PositiveIntegerField("成团时限(分钟)")
+    starts_at = models.DateTimeField("开始")
+    ends_at = models.DateTimeField("结束")
+    per_member_limit = models.PositiveIntegerField("每人限购")
+    per_order_limit = models.PositiveIntegerField("每单限购")
+    unfilled_policy = models.CharField(
+        "未成团处理", max_length=16, choices=UnfilledPolicy.choices, default=UnfilledPolicy.REFUND
+    )
+    # Only with AUTO_SUCCEED: a team that reaches this many real payers by its deadline succeeds.
+    min_team_size = models.PositiveSmallIntegerField("最低成团人数", null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        verbose_name = "拼团"
+        verbose_name_plural = "拼团"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(price_fen__gte=1), name="group_buy_price_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")),
+                name="group_buy_window_ordered",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(team_size__gte=2, team_minutes__gte=1),
+                name="group_buy_team_sane",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(per_member_limit__gte=1, per_order_limit__gte=1),
+                name="group_buy_limits_positive",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(unfilled_policy="refund", min_team_size__isnull=True)
+                | models.Q(
+                    unfilled_policy="auto_succeed",
+                    min_team_size__gte=2,
+                    min_team_size__lt=models.F("team_size"),
+                ),
+                name="group_buy_threshold_explicit",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def scope_q(cls, path: str) -> models.Q:
+        return chain_q(path)
+
+
+class TeamStatus(models.TextChoices):
+    FORMING = "forming", "拼团中"
+    SUCCEEDED = "succeeded", "已成团"
+    FAILED = "failed", "未成团"
+
+
+class GroupBuyTeam(models.Model):
+    """One team at one store. ``joined`` only moves by guarded UPDATEs (``joined < size`` to take
+    a seat), so the Nth seat goes to exactly one payer; the deadline lives here for the sweep."""
+
+    campaign = models.ForeignKey(GroupBuy, on_delete=models.PROTECT, related_name="teams")
+    store = models.ForeignKey(OrgNode, on_delete=models.PROTECT, related_name="+")
+    leader = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
+    size = models.PositiveSmallIntegerField()
+    joined = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=TeamStatus.choices, default=TeamStatus.FORMING)
+    deadline = models.DateTimeField()
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        indexes = [models.Index(fields=["status", "deadline"], name="team_due_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(joined__lte=models.F("size")), name="team_never_overfilled"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} #{self.pk} {self.joined}/{self.size}"
+
+    @classmethod
+    def scope_q(cls, path: str) -> models.Q:
+        return models.Q(store__path__startswith=path)
+
+
+class SeatStatus(models.TextChoices):
+    PENDING = "pending", "待支付"
+    SEATED = "seated", "已参团"
+    REFUND_DUE = "refund_due", "待退款"  # the team failed, or the payer could not be seated
+    REFUND_OPENED = "refund_opened", "已发起退款"
+    LEFT = "left", "已退团"  # refunded while the team was still forming
+    CLOSED = "closed", "未支付关闭"
+
+
+class GroupBuySeat(models.Model):
+    """One order's place in a group-buy: asked for at checkout (``wanted_team``, or none to start
+    a team), taken when the payment lands (``team``). A refund is opened for it at most once."""
+
+    campaign = models.ForeignKey(GroupBuy, on_delete=models.PROTECT, related_name="seats")
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="group_buy_seat")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField()
+    wanted_team = models.ForeignKey(
+        GroupBuyTeam, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    team = models.ForeignKey(
+        GroupBuyTeam, null=True, blank=True, on_delete=models.PROTECT, related_name="seats"
+    )
+    status = models.CharField(max_length=16, choices=SeatStatus.choices, default=SeatStatus.PENDING)
+    seated_at = models.DateTimeField(null=True, blank=True)
+    refund = models.OneToOneField(
+        Refund, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["seated_at", "id"]
+        indexes = [models.Index(fields=["status"], name="seat_status_idx")]
+        constraints = [
+            # One person, one seat in a team: no member fills a team with their own orders.
+            models.UniqueConstraint(
+                fields=["team", "member"],
+                condition=models.Q(status="seated"),
+                name="seat_one_per_member_per_team",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} in {self.team_id}: {self.status}"
+
+
+class GroupBuyBuyer(models.Model):
+    """Units one member holds of one group-buy (the per-member limit's counter)."""
+
+    campaign = models.ForeignKey(GroupBuy, on_delete=models.CASCADE, related_name="buyers")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    bought = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "member"], name="group_buy_buyer_once"),
         ]
 
     def __str__(self) -> str:
