@@ -69,8 +69,13 @@ def test_worker_runs_the_sweep_and_a_second_run_finds_nothing(worker: Celery) ->
 
     first = worker.send_task(run_due_sweeps_task.name)
     second = worker.send_task(run_due_sweeps_task.name)  # a duplicate delivery (acks_late)
-    assert first.get(timeout=120) == {"orders.payment_timeout": 12, "orders.refund_submission": 0}
-    assert second.get(timeout=120) == {"orders.payment_timeout": 0, "orders.refund_submission": 0}
+    idle = {"orders.payment_timeout": 0, "promotions.group_buy_teams": 0}
+    assert first.get(timeout=120) == {
+        **idle,
+        "orders.payment_timeout": 12,
+        "orders.refund_submission": 0,
+    }
+    assert second.get(timeout=120) == {**idle, "orders.refund_submission": 0}
     assert Order.objects.filter(status=OrderStatus.CLOSED).count() == 12
     assert StockItem.objects.get(store=chain.store_a, sku=sku).quantity_allocated == 0
 
@@ -87,5 +92,6 @@ def test_embedded_default_runs_tasks_in_process(chain) -> None:  # type: ignore[
     Order.objects.update(payment_deadline=timeutil.now() - timedelta(minutes=1))
     assert run_due_sweeps_task.delay().get() == {
         "orders.payment_timeout": 1,
+        "promotions.group_buy_teams": 0,
         "orders.refund_submission": 0,
     }

@@ -34,9 +34,13 @@ def database_url() -> str:
     return f"postgresql://{cfg.get('USER') or 'postgres'}@{host}:{cfg.get('PORT') or 5432}/{cfg['NAME']}"
 
 
-def sweeper(*extra: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "DEBUG"}}
-    env["DATABASE_URL"] = database_url()
+def sweeper(*extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """`shequn sweep` in its own process on the test database (``env`` adds variables)."""
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "DEBUG"}},
+        **(env or {}),
+        "DATABASE_URL": database_url(),
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "shequn.cli", "sweep", "--batch", "10", *extra],
         env=env,

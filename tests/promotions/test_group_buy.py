@@ -38,7 +38,7 @@ from shequn.promotions.models import (
     SeatStatus,
     TeamStatus,
 )
-from tests.conftest import Chain, build_chain, make_sku, phone
+from tests.conftest import Chain, make_sku, phone
 from tests.orders.test_pickup import pay
 
 pytestmark = pytest.mark.django_db

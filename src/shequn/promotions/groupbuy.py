@@ -7,7 +7,7 @@ new team the payer leads (likeshop's re-routing). The seat that fills a team mak
 SUCCEEDED in the same transaction. The sweep (``actions.sweep_group_buy_teams``) fails teams
 past their deadline and opens one refund per seat.
 
-Lock order, the same for every writer: order row → team row → seat rows.
+Lock order, the same for every writer: order row → campaign row → team row → seat rows.
 This module never calls a gateway and never imports ``orders.actions`` (which imports it).
 """
 
@@ -151,21 +151,15 @@ def seat_payer(order: Order, now: datetime) -> str | None:
         return None
     campaign = seat.campaign
     if seat.wanted_team_id is not None:
-        # Asked for a team: that one first, then the fullest open teams at this store.
-        candidates = [seat.wanted_team_id] + list(
-            GroupBuyTeam.objects.filter(
-                campaign=campaign,
-                store_id=order.store_id,
-                status=TeamStatus.FORMING,
-                joined__lt=F("size"),
-                deadline__gt=now,
-            )
-            .exclude(pk=seat.wanted_team_id)
-            .exclude(seats__member_id=seat.member_id, seats__status=SeatStatus.SEATED)
-            .order_by("-joined", "deadline", "id")
-            .values_list("pk", flat=True)[:REROUTE_CANDIDATES]
-        )
-        for team_id in candidates:
+        outcome = _take_seat(seat, seat.wanted_team_id, now)
+        if outcome is not None:
+            return outcome
+        # The team filled (or closed) meanwhile: re-route. Payers being re-routed queue on the
+        # campaign row, so each sees the teams the ones before it opened (committed) and fills
+        # them before opening yet another — 80 payers racing for one team of 10 end up in 8
+        # full teams, not in dozens of lonely ones.
+        GroupBuy.objects.select_for_update().filter(pk=campaign.pk).first()
+        for team_id in _open_teams_with_room(seat, order.store_id, now):
             outcome = _take_seat(seat, team_id, now)
             if outcome is not None:
                 return outcome
@@ -192,6 +186,22 @@ def seat_payer(order: Order, now: datetime) -> str | None:
         details={"order": order.number, "deadline": team.deadline.isoformat()},
     )
     return "opened"
+
+
+def _open_teams_with_room(seat: GroupBuySeat, store_id: int, now: datetime) -> list[int]:
+    """The fullest open teams at the store that the payer is not in yet."""
+    return list(
+        GroupBuyTeam.objects.filter(
+            campaign_id=seat.campaign_id,
+            store_id=store_id,
+            status=TeamStatus.FORMING,
+            joined__lt=F("size"),
+            deadline__gt=now,
+        )
+        .exclude(seats__member_id=seat.member_id, seats__status=SeatStatus.SEATED)
+        .order_by("-joined", "deadline", "id")
+        .values_list("pk", flat=True)[:REROUTE_CANDIDATES]
+    )
 
 
 def _take_seat(seat: GroupBuySeat, team_id: int, now: datetime) -> str | None:
