@@ -12,10 +12,11 @@ from shequn.groups.models import CustomerGroup, GroupMembership, Invitation, Rec
 from shequn.members.models import Member
 from shequn.orders.actions import LineRequest, place_order
 from shequn.orders.models import Order
-from shequn.promotions.actions import create_flash_sale
-from shequn.promotions.models import FlashSale
+from shequn.promotions.actions import create_flash_sale, create_group_buy
+from shequn.promotions.models import FlashSale, GroupBuy, GroupBuySeat, GroupBuyTeam
 from shequn.shop.actions import push_product_card
 from tests.conftest import Chain, build_chain, make_group, make_sku, staff_code
+from tests.orders.test_pickup import pay
 
 # Strings that exist only in store B's data: none may appear in what store A's staff get back.
 B_MARKERS = ("B店专属群", "乙会员", "13900009999", "o-openid-b", "B店素材", "外连锁商品")
@@ -40,6 +41,8 @@ class World:
     foreign_product: Product  # another chain's: the catalog is chain-wide, never cross-chain
     foreign_sku: Sku
     foreign_sale: FlashSale  # another chain's flash sale
+    team_b: GroupBuyTeam  # a group-buy team at store B, led by member B
+    foreign_group_buy: GroupBuy  # another chain's group-buy
 
 
 def build_world() -> World:
@@ -90,6 +93,38 @@ def build_world() -> World:
         per_order_limit=1,
         chain_quota=10,
     )
+    group_buy = create_group_buy(
+        acting=chain.hq_operator,
+        sku=sku,
+        name="本连锁拼团",
+        price_fen=1,
+        team_size=3,
+        team_minutes=60,
+        starts_at=now - timedelta(minutes=1),
+        ends_at=now + timedelta(hours=1),
+        per_member_limit=1,
+        per_order_limit=1,
+    )
+    team_order_b = place_order(
+        member=joined_b.member,
+        store=chain.store_b,
+        lines=[LineRequest(sku.pk, 1)],
+        idempotency_key="team-b",
+        group_buy_id=group_buy.pk,
+    ).order
+    pay(team_order_b, "T-team-b")
+    foreign_group_buy = create_group_buy(
+        acting=other.hq_operator,
+        sku=foreign_sku,
+        name="外连锁商品拼团",
+        price_fen=1,
+        team_size=2,
+        team_minutes=60,
+        starts_at=now,
+        ends_at=now + timedelta(hours=1),
+        per_member_limit=1,
+        per_order_limit=1,
+    )
     return World(
         chain=chain,
         group_a=group_a,
@@ -108,4 +143,6 @@ def build_world() -> World:
         foreign_product=foreign_sku.product,
         foreign_sku=foreign_sku,
         foreign_sale=foreign_sale,
+        team_b=GroupBuySeat.objects.get(order=team_order_b).team,  # type: ignore[arg-type]
+        foreign_group_buy=foreign_group_buy,
     )

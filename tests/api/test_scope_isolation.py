@@ -42,6 +42,8 @@ def path_ids(world: World) -> dict[str, int]:
         "product_id": world.foreign_product.pk,
         "sku_id": world.foreign_sku.pk,
         "sale_id": world.foreign_sale.pk,
+        "group_buy_id": world.foreign_group_buy.pk,
+        "team_id": world.team_b.pk,
     }
 
 
@@ -109,6 +111,18 @@ def write_bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
             "store_quotas": [{"store_id": b, "quota": 1}],
         },
         ("POST", "/api/promotions/flash-sales/{sale_id}/cancel"): {},
+        ("POST", "/api/promotions/group-buys"): {
+            "sku_id": world.foreign_sku.pk,
+            "name": "探针拼团",
+            "price_fen": 1,
+            "team_size": 2,
+            "team_minutes": 30,
+            "starts_at": "2026-11-24T10:00:00+08:00",
+            "ends_at": "2026-11-24T23:00:00+08:00",
+            "per_member_limit": 1,
+            "per_order_limit": 1,
+        },
+        ("POST", "/api/promotions/group-buys/{group_buy_id}/cancel"): {},
         ("POST", "/api/shop/cards"): {
             "product_id": world.sku.product_id,
             "group_ids": [world.group_b.pk],

@@ -1,13 +1,15 @@
-"""Reads of promotions, scoped to the acting staff member's chain."""
+"""Reads of promotions, scoped to the acting staff member: campaigns are chain-wide; teams, and
+the counts of teams a campaign shows, only within the caller's part of the tree."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from shequn.org.models import Staff
+from shequn.org.roles import Perm
 from shequn.org.scoping import get_scoped, scoped
 
-from .models import FlashSale
+from .models import FlashSale, GroupBuy, GroupBuyTeam, TeamStatus
 
 
 def visible_flash_sales(staff: Staff) -> QuerySet[FlashSale]:
@@ -18,3 +20,30 @@ def visible_flash_sales(staff: Staff) -> QuerySet[FlashSale]:
 
 def access_flash_sale(staff: Staff, sale_id: object) -> FlashSale:
     return get_scoped(visible_flash_sales(staff), staff, sale_id)
+
+
+def visible_group_buys(staff: Staff) -> QuerySet[GroupBuy]:
+    """The chain's group-buys, each with how its teams stand in the caller's stores."""
+    mine = Q(teams__store__path__startswith=staff.node.path)
+    return scoped(GroupBuy.objects.select_related("sku__product"), staff).annotate(
+        teams_forming=Count("teams", filter=mine & Q(teams__status=TeamStatus.FORMING)),
+        teams_succeeded=Count("teams", filter=mine & Q(teams__status=TeamStatus.SUCCEEDED)),
+        teams_failed=Count("teams", filter=mine & Q(teams__status=TeamStatus.FAILED)),
+    )
+
+
+def access_group_buy(staff: Staff, campaign_id: object) -> GroupBuy:
+    return get_scoped(visible_group_buys(staff), staff, campaign_id)
+
+
+def visible_teams(staff: Staff) -> QuerySet[GroupBuyTeam]:
+    """Teams at the caller's stores (a cashier needs to know a team formed before a pickup)."""
+    return scoped(
+        GroupBuyTeam.objects.select_related("store", "leader", "campaign"),
+        staff,
+        Perm.VIEW_ORDERS,
+    )
+
+
+def access_team(staff: Staff, team_id: object) -> GroupBuyTeam:
+    return get_scoped(visible_teams(staff), staff, team_id, Perm.VIEW_ORDERS)
