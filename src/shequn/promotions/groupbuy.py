@@ -90,10 +90,10 @@ def group_buy_offer(
             raise NotFound("团不存在", code="unknown_team")
         if team.store_id != store.pk:
             raise RuleViolation("该团在其他门店提货, 请在本店发起新团", code="team_other_store")
+        if team.status == TeamStatus.SUCCEEDED or team.joined >= team.size:
+            raise RuleViolation("该团已满, 可以参加其他团或发起新团", code="team_full")
         if team.status != TeamStatus.FORMING or team.deadline <= now:
             raise RuleViolation("该团已结束, 可以发起新团", code="team_closed")
-        if team.joined >= team.size:
-            raise RuleViolation("该团已满, 可以参加其他团或发起新团", code="team_full")
         if GroupBuySeat.objects.filter(team=team, member=member, status=SeatStatus.SEATED).exists():
             raise RuleViolation("你已在该团中, 分享给好友来参团吧", code="already_in_team")
     return GroupBuyOffer(

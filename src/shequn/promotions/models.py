@@ -210,6 +210,11 @@ class GroupBuyTeam(models.Model):
     def __str__(self) -> str:
         return f"{self.campaign} #{self.pk} {self.joined}/{self.size}"
 
+    @property
+    def missing(self) -> int:
+        """Seats still free (what the member pages show as 还差 N 人)."""
+        return max(0, self.size - self.joined)
+
     @classmethod
     def scope_q(cls, path: str) -> models.Q:
         return models.Q(store__path__startswith=path)

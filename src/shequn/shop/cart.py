@@ -20,11 +20,11 @@ def cart_lines(request: HttpRequest, store_id: int) -> dict[int, int]:
     return {int(sku): int(qty) for sku, qty in _all(request).get(str(store_id), {}).items()}
 
 
-def parse_id(raw: str | None) -> int:
+def parse_id(raw: str | None, message: str = "请选择商品规格", code: str = "invalid_sku") -> int:
     """A row id from a form field; anything else is the member's typo, not a server error."""
     text = (raw or "").strip()
     if not (text.isascii() and text.isdigit() and len(text) <= 12):
-        raise InvalidInput("请选择商品规格", code="invalid_sku")
+        raise InvalidInput(message, code=code)
     return int(text)
 
 

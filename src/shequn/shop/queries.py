@@ -4,6 +4,7 @@ A member only ever sees their own orders; catalog and stock are what the store s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import F, Prefetch, QuerySet
 
@@ -14,6 +15,7 @@ from shequn.groups.models import CustomerGroup
 from shequn.members.models import Member
 from shequn.orders.models import Order
 from shequn.org.models import OrgNode
+from shequn.promotions.models import GroupBuy, GroupBuySeat, GroupBuyTeam, SeatStatus, TeamStatus
 
 from .links import Source, product_link
 from .models import GroupPost
@@ -150,3 +152,67 @@ def member_order(member: Member, number: str) -> Order:
     if order is None:
         raise NotFound("订单不存在")
     return order
+
+
+# --- group-buys (拼团) ------------------------------------------------------------------------
+def running_group_buys(store: OrgNode, now: datetime) -> QuerySet[GroupBuy]:
+    """The chain's group-buys a member at ``store`` can start a team in right now."""
+    return (
+        GroupBuy.objects.filter(
+            chain_id=store.chain_id,
+            cancelled_at__isnull=True,
+            starts_at__lte=now,
+            ends_at__gt=now,
+        )
+        .select_related("sku__product")
+        .order_by("ends_at", "id")
+    )
+
+
+def member_group_buy(store: OrgNode, campaign_id: int) -> GroupBuy:
+    campaign = (
+        GroupBuy.objects.filter(pk=campaign_id, chain_id=store.chain_id)
+        .select_related("sku__product")
+        .first()
+    )
+    if campaign is None:
+        raise NotFound("拼团活动不存在")
+    return campaign
+
+
+def open_teams(campaign: GroupBuy, store: OrgNode, now: datetime) -> QuerySet[GroupBuyTeam]:
+    """Teams at the store a member may still join: the fullest and the soonest first."""
+    return (
+        GroupBuyTeam.objects.filter(
+            campaign=campaign,
+            store=store,
+            status=TeamStatus.FORMING,
+            joined__lt=F("size"),
+            deadline__gt=now,
+        )
+        .select_related("leader")
+        .order_by("-joined", "deadline", "id")
+    )
+
+
+def team_for_members(team_id: int) -> GroupBuyTeam:
+    team = (
+        GroupBuyTeam.objects.filter(pk=team_id)
+        .select_related("campaign__sku__product", "store", "leader")
+        .first()
+    )
+    if team is None:
+        raise NotFound("团不存在")
+    return team
+
+
+def team_seats(team: GroupBuyTeam) -> list[GroupBuySeat]:
+    return list(
+        GroupBuySeat.objects.filter(team=team, status=SeatStatus.SEATED)
+        .select_related("member")
+        .order_by("seated_at", "id")
+    )
+
+
+def order_seat(order: Order) -> GroupBuySeat | None:
+    return GroupBuySeat.objects.filter(order=order).select_related("team", "campaign").first()

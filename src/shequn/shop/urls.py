@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import group_buy_views, views
 
 app_name = "shop"
 
@@ -16,4 +16,7 @@ urlpatterns = [
     path("orders/<str:number>/pay/", views.pay, name="pay"),
     path("orders/<str:number>/cancel/", views.cancel, name="cancel"),
     path("orders/<str:number>/refund/", views.refund, name="refund"),
+    path("tuan/<int:campaign_id>/", group_buy_views.group_buy, name="group_buy"),
+    path("tuan/<int:campaign_id>/join/", group_buy_views.join_group_buy, name="join_group_buy"),
+    path("teams/<int:team_id>/", group_buy_views.team, name="team"),
 ]

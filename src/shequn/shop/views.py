@@ -35,10 +35,19 @@ from shequn.orders.actions import (
     start_payment,
 )
 from shequn.orders.models import Fulfilment, Order, OrderChannel, OrderStatus, RefundStatus
+from shequn.promotions.models import TeamStatus
 
 from . import cart
 from .links import Source, product_link, read_source
-from .queries import group_feed, member_order, member_orders, price_cart, store_offer
+from .queries import (
+    group_feed,
+    member_order,
+    member_orders,
+    order_seat,
+    price_cart,
+    running_group_buys,
+    store_offer,
+)
 from .session import (
     current_member,
     current_source,
@@ -86,7 +95,12 @@ def group_home(request: HttpRequest, group_id: int) -> HttpResponse:
     return render(
         request,
         "shop/group.html",
-        {"group": group, "cards": group_feed(group), "member": current_member(request)},
+        {
+            "group": group,
+            "cards": group_feed(group),
+            "group_buys": running_group_buys(group.store, timeutil.now())[:10],
+            "member": current_member(request),
+        },
     )
 
 
@@ -277,7 +291,13 @@ def order(request: HttpRequest, number: str) -> HttpResponse:
         ).exists(),
         "seconds_left": max(0, int((item.payment_deadline - timeutil.now()).total_seconds())),
     }
-    if item.pickup_code and item.status == OrderStatus.PAID:
+    seat = order_seat(item)
+    if seat is not None:  # a group-buy order: the code is shown once the team has formed
+        context["seat"] = seat
+        context["team_waiting"] = seat.team is None or seat.team.status != TeamStatus.SUCCEEDED
+        if seat.team is not None:
+            context["team_percent"] = round(100 * seat.team.joined / seat.team.size)
+    if item.pickup_code and item.status == OrderStatus.PAID and not context.get("team_waiting"):
         context["pickup_qr"] = _pickup_qr_svg(item.pickup_code)
     return render(request, "shop/order.html", context)
 
