@@ -6,6 +6,7 @@ Each test runs the real command in a subprocess against its own SQLite file.
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -90,6 +91,10 @@ def test_seed_demo_then_token(tmp_path: Path) -> None:
     result = run("seed-demo", "--stores", "2", "--members", "300", tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "2 家门店, 10 个社群, 300 名会员" in result.stdout
+    with sqlite3.connect(tmp_path / "var" / "shequn.sqlite3") as db:  # promotions are live
+        teams = db.execute("SELECT status, joined FROM promotions_groupbuyteam ORDER BY id")
+        assert teams.fetchall() == [("succeeded", 3), ("forming", 2)]
+        assert db.execute("SELECT count(*) FROM promotions_flashsale").fetchone() == (1,)
     again = run("seed-demo", "--stores", "2", "--members", "300", tmp_path=tmp_path)
     assert again.returncode == 0
     assert "已存在" in again.stdout

@@ -424,7 +424,71 @@ def _seed_catalog_and_orders(
     )
     sweep_expired_orders()
     _pay_pick_up_and_refund(rng, paid[: len(paid) * 3 // 4])  # the rest stay pending payment
+    if buyers:
+        _seed_promotions(admin, skus, buyers)
     return len(placed)
+
+
+def _seed_promotions(admin: Staff, skus: list[Any], members: list[Member]) -> None:
+    """A running flash sale and a running group-buy with teams in the making, so the member
+    pages show countdowns, team progress and share links from the first minute."""
+    from datetime import timedelta
+
+    from shequn.core import timeutil
+    from shequn.orders.actions import LineRequest, PaymentReport, place_order, record_payment
+    from shequn.promotions.actions import create_flash_sale, create_group_buy
+    from shequn.promotions.models import GroupBuySeat
+
+    now = timeutil.now()
+    flash_sku, team_sku = skus[0], skus[1]
+    create_flash_sale(
+        acting=admin,
+        sku=flash_sku,
+        name=f"周三秒杀 · {flash_sku.product.name}",
+        price_fen=max(1, flash_sku.price_fen * 6 // 10),
+        starts_at=now - timedelta(minutes=5),
+        ends_at=now + timedelta(days=2),
+        per_member_limit=2,
+        per_order_limit=2,
+        chain_quota=300,
+    )
+    campaign = create_group_buy(
+        acting=admin,
+        sku=team_sku,
+        name=f"三人团 · {team_sku.product.name}",
+        price_fen=max(1, team_sku.price_fen * 3 // 4),
+        team_size=3,
+        team_minutes=24 * 60,
+        starts_at=now - timedelta(minutes=5),
+        ends_at=now + timedelta(days=3),
+        per_member_limit=2,
+        per_order_limit=2,
+    )
+    team_id = None
+    neighbours = [m for m in members if m.home_store_id == members[0].home_store_id][:5]
+    for n, member in enumerate(neighbours):  # a full team, then one waiting for a third
+        order = place_order(
+            member=member,
+            store=member.home_store,
+            lines=[LineRequest(team_sku.pk, 1)],
+            idempotency_key=f"demo-tuan-{n}",
+            group_buy_id=campaign.pk,
+            team_id=team_id if n % 3 else None,
+        ).order
+        record_payment(
+            PaymentReport(
+                notification_id=f"EV-DEMO-{order.number}",
+                out_trade_no=order.number,
+                transaction_id=f"4200{order.number}",
+                amount_fen=order.total_fen,
+                mchid=DEMO_MCHID,
+                appid=DEMO_APPID,
+                succeeded_at=now,
+            ),
+            expected_mchid=DEMO_MCHID,
+            expected_appid=DEMO_APPID,
+        )
+        team_id = GroupBuySeat.objects.get(order=order).team_id
 
 
 HEADLINES = ("周三会员日专享", "专家讲座同款", "群友复购最多", "店长推荐", "限量到店自提")
