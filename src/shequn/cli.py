@@ -317,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "sweep",
-        help="处理到期事项一次(关闭超时未支付订单并释放库存)",
+        help="处理到期事项一次(关闭超时未支付订单并释放库存; 判定到期的拼团并为未成团的付款人发起退款; 重新提交未送达的退款)",
         description="幂等: 重复运行或中途被杀后再运行, 每笔到期事项只处理一次。"
         "serve 已每 30 秒自动运行; 多进程部署时也可由 cron 或 Celery beat 调用。",
     )

@@ -22,6 +22,7 @@ from shequn.orders.actions import (
     place_order,
     record_refund_result,
     request_member_refund,
+    request_refund,
     verify_pickup,
 )
 from shequn.orders.models import Order, OrderStatus, Refund
@@ -263,6 +264,22 @@ def test_refund_owed_but_already_given_is_not_doubled(shop: tuple[Chain, GroupBu
     assert sweep_group_buy_teams() == 0
     assert list(Refund.objects.values_list("pk", flat=True)) == [own.pk]
     assert seat_of(order).refund_id == own.pk
+
+
+def test_a_partial_refund_keeps_the_seat_and_the_sweep_refunds_the_rest(
+    shop: tuple[Chain, GroupBuy],
+) -> None:
+    chain, campaign = shop
+    order = paid_in(chain, campaign, 1, quantity=2)  # ¥59.80
+    team = seat_of(order).team
+    request_refund(acting=chain.manager_a, order=order, amount_fen=500, reason="包装压痕补偿")
+    team.refresh_from_db()
+    assert (seat_of(order).status, team.joined) == (SeatStatus.SEATED, 1)
+    GroupBuyTeam.objects.filter(pk=team.pk).update(deadline=timeutil.now() - timedelta(seconds=1))
+    assert sweep_group_buy_teams() == 2
+    owed = Refund.objects.filter(order=order).order_by("id")
+    assert [r.amount_fen for r in owed] == [500, 2 * 2990 - 500]
+    assert seat_of(order).refund_id == owed.last().pk  # type: ignore[union-attr]
 
 
 def test_limits_and_own_team(shop: tuple[Chain, GroupBuy]) -> None:

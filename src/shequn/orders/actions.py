@@ -974,7 +974,11 @@ def _open_refund(
             reason=reason,
             requested_by=actor,
         )
-        on_refund_opened(order, refund, timeutil.now())  # a forming team loses this seat
+        paid, refunded = Payment.objects.filter(pk=payment.pk).values_list(
+            "amount_fen", "refunded_fen"
+        )[0]
+        if refunded >= paid:  # all of it: a group-buy payer leaves a forming team
+            on_refund_opened(order, refund, timeutil.now())
         record_audit(
             actor,
             "orders.refund_requested",

@@ -234,10 +234,11 @@ def _take_seat(seat: GroupBuySeat, team_id: int, now: datetime) -> str | None:
 
 
 def on_refund_opened(order: Order, refund: Refund, now: datetime) -> None:
-    """Inside the refund's transaction (order row locked). A payer refunded while the team is
-    still forming leaves it — the seat frees up and, if they led it, the next member leads on
-    with the same deadline. A seat waiting for its automatic refund is marked as refunded, so
-    the sweep never opens a second refund."""
+    """Inside the transaction of a refund that gives back all that was paid (order row locked).
+    A payer refunded while the team is still forming leaves it — the seat frees up and, if they
+    led it, the next member leads on with the same deadline. A seat waiting for its automatic
+    refund is marked as refunded, so the sweep never opens a second refund. (A partial refund,
+    say a clerk's compensation, changes nothing here: the payer stays in the team.)"""
     seat = GroupBuySeat.objects.filter(order=order).first()
     if seat is None:
         return
