@@ -21,7 +21,8 @@ _PRODUCT = Product._meta.db_table
 _TIER = PriceTier._meta.db_table
 
 _SELLABLE_SQL = (
-    f"SELECT s.sku_id, k.spec, k.price_fen, k.is_active AND p.is_active, p.name"  # noqa: S608
+    f"SELECT s.sku_id, k.spec, k.price_fen, k.is_active AND p.is_active, p.name,"  # noqa: S608
+    f" k.product_id, p.category_id"
     f" FROM {_STOCK} s JOIN {_SKU} k ON k.id = s.sku_id JOIN {_PRODUCT} p ON p.id = k.product_id"
     f" WHERE s.store_id = %s AND k.chain_id = %s AND s.sku_id IN ({{ids}})"
 )
@@ -52,6 +53,8 @@ class SellableSku:
     on_sale: bool  # the SKU and its product are both active
     product_name: str
     tiers: tuple[tuple[int, int], ...]  # (min_quantity, unit_price_fen) that the order can reach
+    product_id: int = 0
+    category_id: int | None = None  # what coupon scopes match on
 
     def __str__(self) -> str:
         return f"{self.product_name} {self.spec}".strip()
@@ -86,6 +89,8 @@ def sellable_skus(
             on_sale=bool(row[3]),
             product_name=row[4],
             tiers=tuple(sorted(tiers.get(row[0], ()))),
+            product_id=row[5],
+            category_id=row[6],
         )
         for row in rows
     }

@@ -54,6 +54,13 @@ from shequn.members.models import Member
 from shequn.org.models import NodeKind, OrgNode, Staff
 from shequn.org.roles import Perm
 from shequn.org.scoping import require_perm
+from shequn.promotions.coupons import (
+    Discounts,
+    PricedLine,
+    order_discounts,
+    release_discounts,
+    take_discounts,
+)
 from shequn.promotions.flash import FlashOffer, claim_flash, flash_offer, release_flash
 from shequn.promotions.groupbuy import (
     GroupBuyOffer,
@@ -179,11 +186,14 @@ def place_order(
     flash_sale_id: int | None = None,
     group_buy_id: int | None = None,
     team_id: int | None = None,
+    coupon_id: int | None = None,
 ) -> PlacedOrder:
     """Place an order for ``member`` at ``store``; the same key returns the same order.
     With ``flash_sale_id`` the sale's SKU is sold at the sale price, within its quota and the
     member's and the order's limits. With ``group_buy_id`` the campaign's SKU is sold at the
-    team price; the payment later seats the member in ``team_id`` (or a new team)."""
+    team price; the payment later seats the member in ``team_id`` (or a new team). With
+    ``coupon_id`` the member's coupon is used; a running instant discount applies by itself
+    (the rules: ``promotions/coupons.py``)."""
     if not IDEMPOTENCY_KEY.match(idempotency_key or ""):
         raise InvalidInput("请求编号须为 1-64 个可见 ASCII 字符", code="invalid_idempotency_key")
     if store.kind != NodeKind.STORE or store.chain_id != member.chain_id:
@@ -218,6 +228,7 @@ def place_order(
         address=delivery_address,
         **({"flash": flash_sale_id} if flash_sale_id is not None else {}),
         **({"group_buy": group_buy_id, "team": team_id} if group_buy_id is not None else {}),
+        **({"coupon": coupon_id} if coupon_id is not None else {}),
     )
     try:
         flash = _flash_offer(flash_sale_id, member, store, quantities, now)
@@ -254,6 +265,24 @@ def place_order(
     subtotal = sum(price * quantity for _, quantity, price in priced)
     if subtotal > MAX_ORDER_TOTAL_FEN:
         raise InvalidInput("订单金额超出上限", code="order_total_too_large")
+    promotional = {flash.sku_id} if flash else {team_buy.sku_id} if team_buy else set()
+    try:
+        discounts = order_discounts(
+            member=member,
+            lines=[
+                PricedLine(
+                    sku.product_id, sku.category_id, price * quantity, sku.sku_id in promotional
+                )
+                for sku, quantity, price in priced
+            ],
+            coupon_id=coupon_id,
+            now=now,
+        )
+    except DomainError:
+        replay = _existing(member, idempotency_key, fingerprint)  # the coupon is used: by it?
+        if replay is not None:
+            return replay
+        raise
     try:
         with transaction.atomic():
             order = Order.objects.create(
@@ -264,7 +293,7 @@ def place_order(
                 fulfilment=fulfilment,
                 delivery_address=delivery_address,
                 subtotal_fen=subtotal,
-                total_fen=subtotal,
+                total_fen=subtotal - discounts.total_fen,
                 channel=channel,
                 source_group=source_group,
                 sharer=sharer,
@@ -293,7 +322,12 @@ def place_order(
                 "orders.placed",
                 target=order,
                 scope_path=store.path,
-                details={"member": member.pk, "total_fen": subtotal, "channel": channel},
+                details={
+                    "member": member.pk,
+                    "total_fen": subtotal - discounts.total_fen,
+                    "channel": channel,
+                    **({"discount_fen": discounts.total_fen} if discounts.total_fen else {}),
+                },
             )
             if team_buy is not None and not hold_seat(
                 team_buy, order=order, quantity=quantities[team_buy.sku_id]
@@ -302,6 +336,7 @@ def place_order(
                     f"该拼团每人限购 {team_buy.per_member_limit} 件, 你已达到上限",
                     code="group_buy_member_limit",
                 )
+            _take_discounts(discounts, order, now)
             # Hot rows last: the sale's quota, then stock in SKU id order; all or nothing.
             # A flash order of one line takes quota and shelf together; with more lines the
             # quota goes first and the shelves follow in SKU order (one lock order for all).
@@ -351,10 +386,23 @@ def _flash_offer(
     return offer
 
 
+def _take_discounts(discounts: Discounts, order: Order, now: datetime) -> None:
+    refused = take_discounts(discounts, order=order, now=now)
+    if refused == "coupon_used":
+        raise RuleViolation("该优惠券已使用", code="coupon_used")
+    if refused is not None:  # the budget ran out since the price was shown: confirm again
+        raise RuleViolation(
+            "立减金刚刚发完, 订单金额有变化, 请重新确认后提交", code="instant_discount_gone"
+        )
+
+
 def _release_promotions(order: Order, lines: Sequence[OrderLine], *, unpaid: bool) -> None:
     """Give a closing order's promotion units back: flash lines to the quota and the member's
-    limit, a group-buy's units to the member's limit (and an unpaid seat request is dropped)."""
+    limit, a group-buy's units to the member's limit (and an unpaid seat request is dropped);
+    an unpaid order's coupon and instant discount (a refund keeps them spent)."""
     release_group_buy(order, unpaid=unpaid)
+    if unpaid:
+        release_discounts(order)
     for line in lines:
         if line.flash_quota_id is not None and not release_flash(
             quota_id=line.flash_quota_id, member_id=order.member_id, quantity=line.quantity

@@ -9,19 +9,24 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from shequn.catalog.models import Sku
+from shequn.catalog.models import Category, Product, Sku
 from shequn.core import timeutil
 from shequn.core.audit import record_audit
 from shequn.core.errors import InvalidInput, NotFound, RuleViolation
 from shequn.core.faults import crash_point
-from shequn.core.validation import clean_count, clean_fen, clean_text
+from shequn.core.validation import MAX_PRICE_FEN, clean_count, clean_fen, clean_text
+from shequn.members.models import Member
 from shequn.orders.actions import refund_whole_order
 from shequn.orders.models import Order
 from shequn.org.models import NodeKind, OrgNode, Staff
 from shequn.org.roles import Perm
 from shequn.org.scoping import require_perm
 
+from .coupons import claim_coupon
 from .models import (
+    Coupon,
+    CouponKind,
+    CouponTemplate,
     FlashSale,
     FlashSaleQuota,
     GroupBuy,
@@ -43,13 +48,15 @@ MIN_TEAM_MINUTES = 5
 MAX_TEAM_MINUTES = 7 * 24 * 60
 
 
-def _window(starts_at: datetime, ends_at: datetime) -> tuple[datetime, datetime]:
+def _window(
+    starts_at: datetime, ends_at: datetime, max_days: int = MAX_SALE_DAYS
+) -> tuple[datetime, datetime]:
     if timezone.is_naive(starts_at) or timezone.is_naive(ends_at):
         raise InvalidInput("开始与结束时间须带时区", code="invalid_window")
     if ends_at <= starts_at:
         raise InvalidInput("结束时间须晚于开始时间", code="invalid_window")
-    if ends_at - starts_at > timedelta(days=MAX_SALE_DAYS):
-        raise InvalidInput(f"一场秒杀最长 {MAX_SALE_DAYS} 天", code="invalid_window")
+    if ends_at - starts_at > timedelta(days=max_days):
+        raise InvalidInput(f"一场活动最长 {max_days} 天", code="invalid_window")
     if ends_at <= timeutil.now():
         raise InvalidInput("结束时间已过", code="invalid_window")
     return starts_at, ends_at
@@ -351,3 +358,144 @@ def _refund_seat(seat_id: int, order_id: int) -> bool:
             )
         crash_point("group_buy.refund_before_commit")
     return True
+
+
+# --- coupons (优惠券) and instant discounts (立减金) ------------------------------------------
+MAX_COUPON_QUANTITY = 10_000_000
+MAX_COUPON_DAYS = 366
+MAX_VALID_DAYS = 365
+
+
+def create_coupon_template(
+    *,
+    acting: Staff,
+    name: str,
+    kind: str,
+    discount_fen: int,
+    total_quantity: int,
+    per_member_limit: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    min_spend_fen: int = 0,
+    valid_days: int | None = None,
+    products: list[Product] | None = None,
+    categories: list[Category] | None = None,
+    stacks_with_coupon: bool = False,
+    applies_to_promotions: bool = False,
+) -> CouponTemplate:
+    """A coupon members claim into their wallet (``valid_days`` after claiming), or an instant
+    discount (立减金) checkout applies by itself while ``total_quantity`` lasts. Scope: the given
+    products and categories (none = everything the chain sells)."""
+    require_perm(acting, Perm.MANAGE_PROMOTIONS)
+    chain_id = acting.node.chain_id
+    name = clean_text(name, "名称", 100)
+    if kind not in CouponKind.values:
+        raise InvalidInput(f"未知的券类型: {kind}", code="invalid_kind")
+    discount_fen = clean_fen(discount_fen, "减免金额")
+    if isinstance(min_spend_fen, bool) or not isinstance(min_spend_fen, int):
+        raise InvalidInput("使用门槛须为整数分", code="invalid_amount")
+    if not 0 <= min_spend_fen <= MAX_PRICE_FEN:
+        raise InvalidInput(f"使用门槛须在 0 到 {MAX_PRICE_FEN} 分之间", code="invalid_amount")
+    if min_spend_fen and min_spend_fen <= discount_fen:
+        raise InvalidInput("使用门槛须高于减免金额(或设为 0 表示无门槛)", code="invalid_amount")
+    total_quantity = clean_count(total_quantity, "发放总量", MAX_COUPON_QUANTITY)
+    per_member_limit = clean_count(per_member_limit, "每人限领", MAX_LIMIT)
+    starts_at, ends_at = _window(starts_at, ends_at, MAX_COUPON_DAYS)
+    if kind == CouponKind.COUPON:
+        valid_days = clean_count(valid_days, "领取后有效天数", MAX_VALID_DAYS)
+        if stacks_with_coupon:
+            raise InvalidInput("一单只能用一张优惠券; 叠加只对立减金设置", code="invalid_stacking")
+    elif valid_days is not None:
+        raise InvalidInput("立减金在活动时间内有效, 不设领取后有效天数", code="invalid_count")
+    products = list(products or [])
+    categories = list(categories or [])
+    if any(p.chain_id != chain_id for p in products) or any(
+        c.chain_id != chain_id for c in categories
+    ):
+        raise NotFound("商品或类目不存在")
+    with transaction.atomic():
+        template = CouponTemplate.objects.create(
+            chain_id=chain_id,
+            name=name,
+            kind=kind,
+            discount_fen=discount_fen,
+            min_spend_fen=min_spend_fen,
+            total_quantity=total_quantity,
+            per_member_limit=per_member_limit,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            valid_days=valid_days,
+            stacks_with_coupon=stacks_with_coupon,
+            applies_to_promotions=applies_to_promotions,
+            created_by=acting.user,
+        )
+        template.products.set(products)
+        template.categories.set(categories)
+        record_audit(
+            acting.user,
+            "promotions.coupon_template_created",
+            target=template,
+            scope_path=acting.node.path,
+            details={
+                "kind": kind,
+                "discount_fen": discount_fen,
+                "min_spend_fen": min_spend_fen,
+                "total_quantity": total_quantity,
+            },
+        )
+    return template
+
+
+def cancel_coupon_template(*, acting: Staff, template: CouponTemplate) -> CouponTemplate:
+    """Stop a template now: no more claims or instant discounts; claimed coupons stop working
+    (an order that already used one keeps its price)."""
+    require_perm(acting, Perm.MANAGE_PROMOTIONS)
+    if template.chain_id != acting.node.chain_id:
+        raise NotFound("优惠券不存在")
+    with transaction.atomic():
+        if not CouponTemplate.objects.filter(pk=template.pk, cancelled_at__isnull=True).update(
+            cancelled_at=timeutil.now()
+        ):
+            raise RuleViolation("该优惠券已停用", code="coupon_cancelled")
+        record_audit(
+            acting.user,
+            "promotions.coupon_template_cancelled",
+            target=template,
+            scope_path=acting.node.path,
+        )
+    template.refresh_from_db()
+    return template
+
+
+CLAIM_REFUSALS = {
+    "coupon_member_limit": "已领取过该优惠券(每人限领 {limit} 张)",
+    "coupon_sold_out": "优惠券已领完",
+}
+
+
+def claim_coupon_for_member(*, member: Member, template_id: object) -> Coupon:
+    """A member takes a coupon into their wallet: within the claim window, the total and their
+    own limit (guarded, so a crowd of taps never hands out one too many)."""
+    if isinstance(template_id, bool) or not isinstance(template_id, int):
+        raise NotFound("优惠券不存在", code="unknown_coupon")
+    template = CouponTemplate.objects.filter(
+        pk=template_id, chain_id=member.chain_id, kind=CouponKind.COUPON
+    ).first()
+    if template is None:
+        raise NotFound("优惠券不存在", code="unknown_coupon")
+    now = timeutil.now()
+    if template.cancelled_at is not None:
+        raise RuleViolation("该优惠券已停用", code="coupon_cancelled")
+    if now < template.starts_at:
+        raise RuleViolation(
+            f"{timeutil.format_local(template.starts_at)} 开始领取", code="coupon_not_started"
+        )
+    if now >= template.ends_at:
+        raise RuleViolation("领取已结束", code="coupon_claim_ended")
+    with transaction.atomic():
+        claimed = claim_coupon(member=member, template=template, now=now)
+        if isinstance(claimed, str):
+            raise RuleViolation(
+                CLAIM_REFUSALS[claimed].format(limit=template.per_member_limit), code=claimed
+            )
+    return claimed

@@ -1,4 +1,4 @@
-"""Promotions: flash sales (秒杀) and group-buys (拼团).
+"""Promotions: flash sales (秒杀), group-buys (拼团), coupons (优惠券) and instant discounts (立减金).
 
 Flash sale: a SKU at a sale price in a time window, with a quota for the chain or per store,
 a per-member limit and a per-order limit.
@@ -14,7 +14,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from shequn.catalog.models import Sku, chain_q
+from shequn.catalog.models import Category, Product, Sku, chain_q
 from shequn.members.models import Member
 from shequn.orders.models import Order, Refund
 from shequn.org.models import OrgNode
@@ -279,3 +279,128 @@ class GroupBuyBuyer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id}: {self.bought}"
+
+
+# --- coupons (优惠券) and instant discounts (立减金) ------------------------------------------
+class CouponKind(models.TextChoices):
+    COUPON = "coupon", "优惠券"  # claimed into the member's wallet, chosen at checkout
+    INSTANT = "instant", "立减金"  # taken off at checkout by itself while its budget lasts
+
+
+class CouponTemplate(models.Model):
+    """What a coupon or an instant discount is worth and to whom. ``issued`` counts coupons
+    claimed (or instant discounts used) and only moves by guarded UPDATEs under the CHECK."""
+
+    chain = models.ForeignKey(OrgNode, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField("名称", max_length=100)
+    kind = models.CharField("类型", max_length=10, choices=CouponKind.choices)
+    discount_fen = models.PositiveIntegerField("减免金额(分)")
+    min_spend_fen = models.PositiveIntegerField("使用门槛(分)", default=0)  # 0 = 无门槛
+    total_quantity = models.PositiveIntegerField("发放总量")
+    issued = models.PositiveIntegerField("已发放", default=0)
+    per_member_limit = models.PositiveIntegerField("每人限领")
+    starts_at = models.DateTimeField("开始")
+    ends_at = models.DateTimeField("结束")
+    valid_days = models.PositiveSmallIntegerField("领取后有效天数", null=True, blank=True)
+    products = models.ManyToManyField(Product, blank=True, related_name="+")
+    categories = models.ManyToManyField(Category, blank=True, related_name="+")
+    stacks_with_coupon = models.BooleanField("可与优惠券叠加", default=False)  # instant only
+    applies_to_promotions = models.BooleanField("可用于秒杀/拼团", default=False)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        verbose_name = "优惠券模板"
+        verbose_name_plural = "优惠券模板"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(issued__lte=models.F("total_quantity")),
+                name="coupon_never_over_issued",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(discount_fen__gte=1), name="coupon_discount_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(min_spend_fen=0)
+                | models.Q(min_spend_fen__gt=models.F("discount_fen")),
+                name="coupon_threshold_above_discount",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")),
+                name="coupon_window_ordered",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind="coupon", valid_days__gte=1)
+                | models.Q(kind="instant", valid_days__isnull=True),
+                name="coupon_validity_by_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def scope_q(cls, path: str) -> models.Q:
+        return chain_q(path)
+
+
+class CouponHolder(models.Model):
+    """How many of one template a member has taken (the per-member limit's counter)."""
+
+    template = models.ForeignKey(CouponTemplate, on_delete=models.CASCADE, related_name="+")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    taken = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["template", "member"], name="coupon_holder_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.taken}"
+
+
+class Coupon(models.Model):
+    """One claimed coupon in a member's wallet. Used by exactly one order: ``order`` is set by a
+    guarded UPDATE (``order IS NULL``), and given back if that order closes unpaid."""
+
+    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="coupons")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
+    claimed_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    discount_fen = models.PositiveIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["expires_at", "id"]
+        indexes = [models.Index(fields=["member", "expires_at"], name="coupon_wallet_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=models.Q(order__isnull=False),
+                name="one_coupon_per_order",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template} → {self.member_id}"
+
+
+class InstantDiscountUse(models.Model):
+    """An instant discount (立减金) taken off one order; removed if the order closes unpaid."""
+
+    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="+")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="+")
+    discount_fen = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.template} −{self.discount_fen} on {self.order_id}"
