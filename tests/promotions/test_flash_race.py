@@ -1,7 +1,8 @@
 """The flash-sale race: real threads, one connection each.
 
 PostgreSQL: 3,000 units, 10,000 concurrent attempts by 5,000 members (each tries twice, limit 1
-per member) → exactly 3,000 sold, one order per member at most, stock never below zero.
+per member, both times with the one coupon they hold) → exactly 3,000 sold, one order per member
+at most, every coupon used by at most one order, stock never below zero.
 SQLite (writers queue on one lock): 300 units, 1,000 attempts by 500 members.
 """
 
@@ -13,7 +14,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, connections
-from django.db.models import Count
+from django.db.models import Count, F
 
 from shequn.catalog.models import StockItem
 from shequn.core import timeutil
@@ -21,8 +22,8 @@ from shequn.core.errors import DomainError
 from shequn.members.models import Member
 from shequn.orders.actions import LineRequest, place_order
 from shequn.orders.models import Order, OrderLine
-from shequn.promotions.actions import create_flash_sale
-from shequn.promotions.models import FlashSaleBuyer
+from shequn.promotions.actions import create_coupon_template, create_flash_sale
+from shequn.promotions.models import Coupon, FlashSaleBuyer
 from tests.conftest import build_chain, make_sku, phone
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
@@ -55,6 +56,28 @@ def test_flash_sale_race_sells_exactly_the_quota_within_member_limits() -> None:
     member_ids = list(
         Member.objects.filter(chain=chain.hq).order_by("id").values_list("pk", flat=True)
     )
+    template = create_coupon_template(
+        acting=chain.hq_operator,
+        name="秒杀加码 1 元",
+        kind="coupon",
+        discount_fen=100,
+        total_quantity=members,
+        per_member_limit=1,
+        starts_at=now - timedelta(minutes=1),
+        ends_at=now + timedelta(days=1),
+        valid_days=1,
+        applies_to_promotions=True,
+    )
+    Coupon.objects.bulk_create(
+        Coupon(
+            template=template,
+            member_id=member_id,
+            claimed_at=now,
+            expires_at=now + timedelta(days=1),
+        )
+        for member_id in member_ids
+    )
+    coupons = dict(Coupon.objects.values_list("member_id", "pk"))
 
     def attempt(n: int) -> str:
         try:
@@ -65,6 +88,7 @@ def test_flash_sale_race_sells_exactly_the_quota_within_member_limits() -> None:
                 lines=[LineRequest(sku.pk, 1)],
                 idempotency_key=f"k{n}",  # a second try is a new request, not a retry
                 flash_sale_id=sale.pk,
+                coupon_id=coupons[member.pk],
             )
             return "placed"
         except DomainError as exc:
@@ -76,7 +100,9 @@ def test_flash_sale_race_sells_exactly_the_quota_within_member_limits() -> None:
         outcomes = Counter(pool.map(attempt, range(2 * members)))
 
     assert outcomes["placed"] == units, outcomes
-    assert set(outcomes) <= {"placed", "flash_sold_out", "flash_member_limit"}, outcomes
+    assert set(outcomes) <= {"placed", "flash_sold_out", "flash_member_limit", "coupon_used"}, (
+        outcomes
+    )
     quota = sale.quotas.get()
     assert quota.sold == units
     item = StockItem.objects.get(store=chain.store_a, sku=sku)
@@ -85,3 +111,8 @@ def test_flash_sale_race_sells_exactly_the_quota_within_member_limits() -> None:
     per_member = Order.objects.values("member").annotate(n=Count("id"))
     assert max(row["n"] for row in per_member) == 1
     assert sum(FlashSaleBuyer.objects.values_list("bought", flat=True)) == units
+    # single-use coupons held in the same race: one order each, and every order used its own
+    used = Coupon.objects.filter(order__isnull=False)
+    assert used.count() == units
+    assert used.exclude(member_id=F("order__member_id")).count() == 0
+    assert set(Order.objects.values_list("total_fen", flat=True)) == {990 - 100}
