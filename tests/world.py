@@ -12,8 +12,18 @@ from shequn.groups.models import CustomerGroup, GroupMembership, Invitation, Rec
 from shequn.members.models import Member
 from shequn.orders.actions import LineRequest, place_order
 from shequn.orders.models import Order
-from shequn.promotions.actions import create_flash_sale, create_group_buy
-from shequn.promotions.models import FlashSale, GroupBuy, GroupBuySeat, GroupBuyTeam
+from shequn.promotions.actions import (
+    create_coupon_template,
+    create_flash_sale,
+    create_group_buy,
+)
+from shequn.promotions.models import (
+    CouponTemplate,
+    FlashSale,
+    GroupBuy,
+    GroupBuySeat,
+    GroupBuyTeam,
+)
 from shequn.shop.actions import push_product_card
 from tests.conftest import Chain, build_chain, make_group, make_sku, staff_code
 from tests.orders.test_pickup import pay
@@ -43,6 +53,7 @@ class World:
     foreign_sale: FlashSale  # another chain's flash sale
     team_b: GroupBuyTeam  # a group-buy team at store B, led by member B
     foreign_group_buy: GroupBuy  # another chain's group-buy
+    foreign_coupon: CouponTemplate  # another chain's coupon template
 
 
 def build_world() -> World:
@@ -125,6 +136,18 @@ def build_world() -> World:
         per_member_limit=1,
         per_order_limit=1,
     )
+    foreign_coupon = create_coupon_template(
+        acting=other.hq_operator,
+        name="外连锁商品满减券",
+        kind="coupon",
+        discount_fen=100,
+        total_quantity=10,
+        per_member_limit=1,
+        starts_at=now,
+        ends_at=now + timedelta(days=1),
+        valid_days=1,
+        products=[foreign_sku.product],
+    )
     return World(
         chain=chain,
         group_a=group_a,
@@ -145,4 +168,5 @@ def build_world() -> World:
         foreign_sale=foreign_sale,
         team_b=GroupBuySeat.objects.get(order=team_order_b).team,  # type: ignore[arg-type]
         foreign_group_buy=foreign_group_buy,
+        foreign_coupon=foreign_coupon,
     )

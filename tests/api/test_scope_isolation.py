@@ -44,6 +44,7 @@ def path_ids(world: World) -> dict[str, int]:
         "sale_id": world.foreign_sale.pk,
         "group_buy_id": world.foreign_group_buy.pk,
         "team_id": world.team_b.pk,
+        "template_id": world.foreign_coupon.pk,
     }
 
 
@@ -123,6 +124,18 @@ def write_bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
             "per_order_limit": 1,
         },
         ("POST", "/api/promotions/group-buys/{group_buy_id}/cancel"): {},
+        ("POST", "/api/promotions/coupon-templates"): {
+            "name": "探针券",
+            "kind": "coupon",
+            "discount_fen": 100,
+            "total_quantity": 5,
+            "per_member_limit": 1,
+            "starts_at": "2026-11-24T10:00:00+08:00",
+            "ends_at": "2026-11-30T23:00:00+08:00",
+            "valid_days": 3,
+            "product_ids": [world.foreign_product.pk],
+        },
+        ("POST", "/api/promotions/coupon-templates/{template_id}/cancel"): {},
         ("POST", "/api/shop/cards"): {
             "product_id": world.sku.product_id,
             "group_ids": [world.group_b.pk],

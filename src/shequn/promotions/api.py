@@ -1,5 +1,6 @@
-"""Promotions API for staff: flash sales (create, list, detail with sold/quota, cancel) and
-group-buys (create, list, detail, cancel; teams with their seats, within the caller's stores)."""
+"""Promotions API for staff: flash sales (create, list, detail with sold/quota, cancel),
+group-buys (create, list, detail, cancel; teams with their seats, within the caller's stores),
+coupon and instant-discount templates (create, list, detail with how many went out, cancel)."""
 
 from datetime import datetime
 from typing import Any, Literal
@@ -8,13 +9,16 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
-from shequn.catalog.queries import access_sku
+from shequn.catalog.models import Category
+from shequn.catalog.queries import access_product, access_sku
+from shequn.core.errors import NotFound
 from shequn.members.queries import phone_for
 from shequn.org.api import staff_of
 from shequn.org.scoping import access_node, within_node
 
 from . import actions
 from .models import (
+    CouponTemplate,
     FlashSale,
     FlashSaleQuota,
     GroupBuy,
@@ -24,9 +28,11 @@ from .models import (
     TeamStatus,
 )
 from .queries import (
+    access_coupon_template,
     access_flash_sale,
     access_group_buy,
     access_team,
+    visible_coupon_templates,
     visible_flash_sales,
     visible_group_buys,
     visible_teams,
@@ -270,3 +276,94 @@ def list_teams(
 @router.get("/teams/{team_id}", response=TeamDetailOut, summary="团详情(含成员)")
 def get_team(request: HttpRequest, team_id: int) -> GroupBuyTeam:
     return access_team(staff_of(request), team_id)
+
+
+# --- coupon and instant-discount templates --------------------------------------------------
+class CouponTemplateIn(Schema):
+    name: str = Field(..., min_length=1, max_length=100)
+    kind: Literal["coupon", "instant"]
+    discount_fen: int = Field(..., ge=1, strict=True, description="减免金额(分)")
+    min_spend_fen: int = Field(0, ge=0, strict=True, description="使用门槛(分), 0 为无门槛")
+    total_quantity: int = Field(..., ge=1, le=actions.MAX_COUPON_QUANTITY, strict=True)
+    per_member_limit: int = Field(..., ge=1, le=actions.MAX_LIMIT, strict=True)
+    starts_at: datetime
+    ends_at: datetime
+    valid_days: int | None = Field(
+        None, ge=1, le=actions.MAX_VALID_DAYS, strict=True, description="优惠券领取后有效天数"
+    )
+    product_ids: list[int] = Field(default_factory=list, max_length=500)
+    category_ids: list[int] = Field(default_factory=list, max_length=100)
+    stacks_with_coupon: bool = False
+    applies_to_promotions: bool = False
+
+
+class CouponTemplateOut(Schema):
+    id: int
+    name: str
+    kind: str
+    discount_fen: int
+    min_spend_fen: int
+    total_quantity: int
+    issued: int
+    per_member_limit: int
+    starts_at: datetime
+    ends_at: datetime
+    valid_days: int | None
+    product_ids: list[int]
+    category_ids: list[int]
+    stacks_with_coupon: bool
+    applies_to_promotions: bool
+    cancelled_at: datetime | None
+
+    @staticmethod
+    def resolve_product_ids(obj: CouponTemplate) -> list[int]:
+        return [p.pk for p in obj.products.all()]
+
+    @staticmethod
+    def resolve_category_ids(obj: CouponTemplate) -> list[int]:
+        return [c.pk for c in obj.categories.all()]
+
+
+@router.get("/coupon-templates", response=list[CouponTemplateOut], summary="优惠券与立减金(本连锁)")
+@paginate(LimitOffsetPagination)
+def list_coupon_templates(
+    request: HttpRequest, kind: Literal["coupon", "instant"] | None = None
+) -> object:
+    templates = visible_coupon_templates(staff_of(request))
+    return templates.filter(kind=kind) if kind else templates
+
+
+@router.post("/coupon-templates", response={201: CouponTemplateOut}, summary="创建优惠券或立减金")
+def create_coupon_template(
+    request: HttpRequest, payload: CouponTemplateIn
+) -> Status[CouponTemplate]:
+    staff = staff_of(request)
+    categories = list(
+        Category.objects.filter(pk__in=payload.category_ids, chain_id=staff.node.chain_id)
+    )
+    if len(categories) != len(set(payload.category_ids)):
+        raise NotFound("类目不存在")
+    template = actions.create_coupon_template(
+        acting=staff,
+        products=[access_product(staff, pid) for pid in dict.fromkeys(payload.product_ids)],
+        categories=categories,
+        **payload.dict(exclude={"product_ids", "category_ids"}),
+    )
+    return Status(201, access_coupon_template(staff, template.pk))
+
+
+@router.get(
+    "/coupon-templates/{template_id}", response=CouponTemplateOut, summary="优惠券详情(已发放)"
+)
+def get_coupon_template(request: HttpRequest, template_id: int) -> CouponTemplate:
+    return access_coupon_template(staff_of(request), template_id)
+
+
+@router.post("/coupon-templates/{template_id}/cancel", response=CouponTemplateOut, summary="停用")
+def cancel_coupon_template(request: HttpRequest, template_id: int) -> CouponTemplate:
+    """停用后不能再领取或使用; 已用券的订单价格不变。"""
+    staff = staff_of(request)
+    actions.cancel_coupon_template(
+        acting=staff, template=access_coupon_template(staff, template_id)
+    )
+    return access_coupon_template(staff, template_id)

@@ -9,7 +9,7 @@ from shequn.org.models import Staff
 from shequn.org.roles import Perm
 from shequn.org.scoping import get_scoped, scoped
 
-from .models import FlashSale, GroupBuy, GroupBuyTeam, TeamStatus
+from .models import CouponTemplate, FlashSale, GroupBuy, GroupBuyTeam, TeamStatus
 
 
 def visible_flash_sales(staff: Staff) -> QuerySet[FlashSale]:
@@ -47,3 +47,11 @@ def visible_teams(staff: Staff) -> QuerySet[GroupBuyTeam]:
 
 def access_team(staff: Staff, team_id: object) -> GroupBuyTeam:
     return get_scoped(visible_teams(staff), staff, team_id, Perm.VIEW_ORDERS)
+
+
+def visible_coupon_templates(staff: Staff) -> QuerySet[CouponTemplate]:
+    return scoped(CouponTemplate.objects.prefetch_related("products", "categories"), staff)
+
+
+def access_coupon_template(staff: Staff, template_id: object) -> CouponTemplate:
+    return get_scoped(visible_coupon_templates(staff), staff, template_id)
