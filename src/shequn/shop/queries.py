@@ -10,12 +10,23 @@ from django.db.models import F, Prefetch, QuerySet
 
 from shequn.catalog.models import PriceTier, Product, Sku, StockItem
 from shequn.catalog.pricing import tiered_unit_price
-from shequn.core.errors import NotFound
+from shequn.core.errors import DomainError, NotFound
 from shequn.groups.models import CustomerGroup
 from shequn.members.models import Member
 from shequn.orders.models import Order
 from shequn.org.models import OrgNode
-from shequn.promotions.models import GroupBuy, GroupBuySeat, GroupBuyTeam, SeatStatus, TeamStatus
+from shequn.promotions.coupons import NONE as NO_DISCOUNTS
+from shequn.promotions.coupons import Discounts, PricedLine, order_discounts
+from shequn.promotions.models import (
+    Coupon,
+    CouponKind,
+    CouponTemplate,
+    GroupBuy,
+    GroupBuySeat,
+    GroupBuyTeam,
+    SeatStatus,
+    TeamStatus,
+)
 
 from .links import Source, product_link
 from .models import GroupPost
@@ -216,3 +227,86 @@ def team_seats(team: GroupBuyTeam) -> list[GroupBuySeat]:
 
 def order_seat(order: Order) -> GroupBuySeat | None:
     return GroupBuySeat.objects.filter(order=order).select_related("team", "campaign").first()
+
+
+# --- coupons --------------------------------------------------------------------------------
+def claimable_coupons(member_chain_id: int, now: datetime) -> QuerySet[CouponTemplate]:
+    """The coupons members of the chain may take into their wallet right now (领券中心)."""
+    return CouponTemplate.objects.filter(
+        chain_id=member_chain_id,
+        kind=CouponKind.COUPON,
+        cancelled_at__isnull=True,
+        starts_at__lte=now,
+        ends_at__gt=now,
+    ).order_by("ends_at", "id")
+
+
+def wallet(member: Member, now: datetime) -> dict[str, list[Coupon]]:
+    """The member's coupons: usable (soonest to expire first), used, expired."""
+    coupons = list(
+        Coupon.objects.filter(member=member)
+        .select_related("template", "order")
+        .order_by("expires_at", "id")[:200]
+    )
+    usable = [
+        c
+        for c in coupons
+        if c.order_id is None and c.expires_at > now and c.template.cancelled_at is None
+    ]
+    used = [c for c in coupons if c.order_id is not None]
+    return {
+        "usable": usable,
+        "used": used,
+        "expired": [c for c in coupons if c not in usable and c not in used],
+    }
+
+
+@dataclass(frozen=True)
+class CartCoupon:
+    coupon: Coupon
+    worth_fen: int  # what it takes off this cart; 0 = not usable here
+    why_not: str
+
+
+def cart_discounts(
+    member: Member | None, rows: list[CartRow], chosen: str | None, now: datetime
+) -> tuple[list[CartCoupon], Discounts, int | None]:
+    """Which of the member's coupons fit the cart and what each takes off, the discounts for the
+    chosen one (``None`` = the best; ``"none"`` = no coupon), and that coupon's id. The same
+    rules ``place_order`` applies (``promotions.coupons.order_discounts``); display only."""
+    if member is None or not rows:
+        return [], NO_DISCOUNTS, None
+    categories = dict(
+        Product.objects.filter(pk__in={row.sku.product_id for row in rows}).values_list(
+            "pk", "category_id"
+        )
+    )
+    lines = [
+        PricedLine(row.sku.product_id, categories.get(row.sku.product_id), row.line_fen, False)
+        for row in rows
+        if not row.problem
+    ]
+    if not lines:
+        return [], NO_DISCOUNTS, None
+    options = []
+    for coupon in wallet(member, now)["usable"][:30]:
+        try:
+            worth = order_discounts(
+                member=member, lines=lines, coupon_id=coupon.pk, now=now
+            ).coupon_fen
+            options.append(CartCoupon(coupon, worth, ""))
+        except DomainError as exc:
+            options.append(CartCoupon(coupon, 0, exc.message))
+    options.sort(key=lambda option: -option.worth_fen)
+    usable_ids = {o.coupon.pk for o in options if o.worth_fen}
+    if chosen == "none":
+        coupon_id = None
+    elif chosen and chosen.isdigit() and int(chosen) in usable_ids:
+        coupon_id = int(chosen)
+    else:
+        coupon_id = options[0].coupon.pk if options and options[0].worth_fen else None
+    return (
+        options,
+        order_discounts(member=member, lines=lines, coupon_id=coupon_id, now=now),
+        (coupon_id),
+    )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import group_buy_views, views
+from . import coupon_views, group_buy_views, views
 
 app_name = "shop"
 
@@ -19,4 +19,6 @@ urlpatterns = [
     path("tuan/<int:campaign_id>/", group_buy_views.group_buy, name="group_buy"),
     path("tuan/<int:campaign_id>/join/", group_buy_views.join_group_buy, name="join_group_buy"),
     path("teams/<int:team_id>/", group_buy_views.team, name="team"),
+    path("coupons/", coupon_views.coupons, name="coupons"),
+    path("coupons/<int:template_id>/claim/", coupon_views.claim, name="claim_coupon"),
 ]

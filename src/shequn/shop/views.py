@@ -40,6 +40,7 @@ from shequn.promotions.models import TeamStatus
 from . import cart
 from .links import Source, product_link, read_source
 from .queries import (
+    cart_discounts,
     group_feed,
     member_order,
     member_orders,
@@ -210,7 +211,18 @@ def cart_page(request: HttpRequest) -> HttpResponse:
         cart.set_quantity(request, store.pk, sku_id, quantity, add=False)
         return redirect("shop:cart")
     context = _cart_view(request, member)
-    context.update(member=member, idempotency_key=uuid.uuid4().hex, fulfilments=Fulfilment)
+    options, discounts, coupon_id = cart_discounts(
+        member, context["rows"], request.GET.get("coupon"), timeutil.now()
+    )
+    context.update(
+        member=member,
+        idempotency_key=uuid.uuid4().hex,
+        fulfilments=Fulfilment,
+        coupons=options,
+        coupon_id=coupon_id,
+        discounts=discounts,
+        pay_fen=max(1, context["total_fen"] - discounts.total_fen),
+    )
     return render(request, "shop/cart.html", context)
 
 
@@ -224,6 +236,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
         raise NotFound("请从社群里的商品卡片或门店二维码进入")
     lines = [LineRequest(sku, qty) for sku, qty in cart.cart_lines(request, store.pk).items()]
     key = request.POST.get("idempotency_key", "")
+    coupon = request.POST.get("coupon", "").strip()
     if not lines:  # a second tap after the first one emptied the cart: show that order
         done = Order.objects.filter(member=member, idempotency_key=key).first() if key else None
         if done is not None:
@@ -252,6 +265,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
         content_ref=source.content_ref,
         fulfilment=request.POST.get("fulfilment", Fulfilment.PICKUP),
         delivery_address=request.POST.get("address", ""),
+        coupon_id=cart.parse_id(coupon, "优惠券不存在", "unknown_coupon") if coupon else None,
     )
     cart.clear(request, store.pk)
     return redirect("shop:order", number=placed.order.number)
