@@ -30,6 +30,14 @@ _codes = itertools.count(1)
 
 
 @pytest.fixture(autouse=True)
+def _fresh_flash_facts() -> None:
+    """Each test starts with the flash fast path's per-process caches empty (ids are reused)."""
+    from shequn.orders.flash_path import forget_cached_facts
+
+    forget_cached_facts()
+
+
+@pytest.fixture(autouse=True)
 def _append_only_guards(request: pytest.FixtureRequest) -> Iterator[None]:
     """Transactional tests end with a flush (DELETE/TRUNCATE of every table); the append-only
     triggers would refuse it. They are taken down just for the flush and put back after."""

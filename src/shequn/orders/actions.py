@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 
 from shequn.catalog.models import MovementReason, Sku, StockMovement
@@ -72,6 +72,7 @@ from shequn.promotions.groupbuy import (
     seat_payer,
 )
 
+from . import flash_path
 from .models import (
     Fulfilment,
     Order,
@@ -230,6 +231,33 @@ def place_order(
         **({"group_buy": group_buy_id, "team": team_id} if group_buy_id is not None else {}),
         **({"coupon": coupon_id} if coupon_id is not None else {}),
     )
+    if (
+        flash_sale_id is not None
+        and group_buy_id is None
+        and coupon_id is None
+        and len(quantities) == 1
+        and connection.vendor == "postgresql"
+        and type(flash_sale_id) is int
+    ):
+        fast = _place_flash_fast(
+            sale_id=flash_sale_id,
+            member=member,
+            store=store,
+            quantities=quantities,
+            now=now,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+            fields={
+                "fulfilment": fulfilment,
+                "delivery_address": delivery_address,
+                "channel": channel,
+                "source_group_id": source_group.pk if source_group else None,
+                "sharer_id": sharer.pk if sharer else None,
+                "content_ref": content_ref,
+            },
+        )
+        if fast is not None:
+            return fast
     try:
         flash = _flash_offer(flash_sale_id, member, store, quantities, now)
         team_buy: GroupBuyOffer | None = None
@@ -366,6 +394,78 @@ def place_order(
             raise
         return replay
     return PlacedOrder(order=order, created=True)
+
+
+def _place_flash_fast(
+    *,
+    sale_id: int,
+    member: Member,
+    store: OrgNode,
+    quantities: dict[int, int],
+    now: datetime,
+    idempotency_key: str,
+    fingerprint: str,
+    fields: dict[str, Any],
+) -> PlacedOrder | None:
+    """A one-line flash order in one statement (``flash_path``); None hands the request to the
+    general path, which says precisely what is wrong with anything unusual."""
+    facts = flash_path.sale_facts(sale_id)
+    if facts is None or facts.chain_id != member.chain_id or set(quantities) != {facts.sku_id}:
+        return None
+    quantity = quantities[facts.sku_id]
+    quota_id = flash_path.quota_for(facts, store)
+    total = facts.price_fen * quantity
+    if (
+        quota_id is None
+        or quantity > min(facts.per_order_limit, facts.per_member_limit)
+        or total > MAX_ORDER_TOTAL_FEN
+        or flash_path.instant_discounts_may_apply(member.chain_id, now)
+    ):
+        return None
+    order_values = {
+        **fields,
+        "number": _new_number(now),
+        "chain_id": member.chain_id,
+        "store_id": store.pk,
+        "member_id": member.pk,
+        "status": OrderStatus.PENDING_PAYMENT,
+        "subtotal_fen": total,
+        "total_fen": total,
+        "idempotency_key": idempotency_key,
+        "request_fingerprint": fingerprint,
+        "payment_deadline": now + PAYMENT_WINDOW,
+        "created_at": now,
+    }
+    try:
+        placed = flash_path.place_flash_order(
+            facts=facts,
+            sale_id=sale_id,
+            quota_id=quota_id,
+            member=member,
+            store=store,
+            quantity=quantity,
+            order_values=order_values,
+            now=now,
+        )
+    except IntegrityError:  # an order number drawn twice: as rare as the general path's
+        replay = _existing(member, idempotency_key, fingerprint)
+        if replay is None:
+            raise
+        return replay
+    if isinstance(placed, Order):
+        return PlacedOrder(order=placed, created=True)
+    replay = _existing(member, idempotency_key, fingerprint)  # a retry of a placed order?
+    if replay is not None:
+        return replay
+    if placed == "quota":  # closed, cancelled, not started or sold out: the reader says which
+        flash_offer(sale_id=sale_id, store=store, chain_id=member.chain_id, now=now)
+    elif placed == "stock":  # off sale, or the shelf is empty
+        _sellable(member, store, quantities)
+        raise OutOfStock("本店该商品已售完", details={"sku_id": facts.sku_id})
+    error = flash_path.explain_refusal(placed, facts)
+    if isinstance(error, RuleViolation) and error.code == "flash_sold_out":
+        raise OutOfStock(error.message, code=error.code)
+    raise error
 
 
 def _flash_offer(

@@ -1,0 +1,267 @@
+"""The flash-sale fast path (PostgreSQL): a one-line flash order in one SQL statement.
+
+A flash sale is the hottest write this platform has (seed 000: 3,000 boxes to 400 groups in an
+hour, and we want it done in seconds). ``place_order``'s general path takes 11 round trips and
+~2.3 ms of Python per order, so on a 2-core machine the interpreter, not the database, sets the
+pace. For the common case — one line, the sale's SKU, no coupon — ``place_order`` hands over to
+this module, which does the same work in one statement of data-modifying CTEs:
+
+    member's counter (guarded upsert) → the quota (guarded UPDATE that also checks the sale is
+    live) → the shelf (guarded UPDATE that also checks the SKU is on sale) → the order, its line
+    and its audit row (INSERTs that run only if every claim before them took).
+
+Every guard is the same as on the general path and the same CHECK constraints stand behind
+them; an order placed here is indistinguishable from one placed there (same fingerprint, so
+a retry finds it on either path). When the statement takes nothing, the precise reason is
+found afterwards by the general path's readers — refusals may be slower, sales are not.
+
+What is cached (per process): only what never changes after a sale is created (its SKU,
+price, limits, quota rows), so a cancellation or a closed window is still decided by the
+database, in the statement itself.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, models, transaction
+
+from shequn.catalog.models import Product, Sku, StockItem
+from shequn.core.audit import AuditEvent
+from shequn.core.context import current_context
+from shequn.core.errors import NotFound, RuleViolation
+from shequn.members.models import Member
+from shequn.org.models import OrgNode
+from shequn.promotions.models import (
+    CouponKind,
+    CouponTemplate,
+    FlashSale,
+    FlashSaleBuyer,
+    FlashSaleQuota,
+    QuotaScope,
+)
+
+from .models import Order, OrderLine
+
+STATIC_TTL_S = 60.0  # a sale's immutable facts; a miss costs one SELECT
+INSTANT_TTL_S = 2.0  # "could an instant discount apply to a flash order in this chain?"
+
+
+@dataclass(frozen=True)
+class SaleFacts:
+    """What a sale was created with and never changes (there is no "edit sale" action)."""
+
+    chain_id: int
+    sku_id: int
+    price_fen: int
+    per_member_limit: int
+    per_order_limit: int
+    quota_by_store: dict[int | None, int]  # store id (None: the chain's row) → quota row id
+    scope: str
+
+
+_facts: dict[int, tuple[float, SaleFacts | None]] = {}
+_instant: dict[int, tuple[float, bool]] = {}
+
+
+def sale_facts(sale_id: int) -> SaleFacts | None:
+    hit = _facts.get(sale_id)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    sale = FlashSale.objects.filter(pk=sale_id).first()
+    facts = None
+    if sale is not None:
+        facts = SaleFacts(
+            chain_id=sale.chain_id,
+            sku_id=sale.sku_id,
+            price_fen=sale.price_fen,
+            per_member_limit=sale.per_member_limit,
+            per_order_limit=sale.per_order_limit,
+            quota_by_store=dict(
+                FlashSaleQuota.objects.filter(sale_id=sale_id).values_list("store_id", "pk")
+            ),
+            scope=sale.quota_scope,
+        )
+    _facts[sale_id] = (time.monotonic() + STATIC_TTL_S, facts)
+    return facts
+
+
+def instant_discounts_may_apply(chain_id: int, now: datetime) -> bool:
+    """Whether a running instant discount could apply to promotional lines in this chain (then
+    the general path prices the order). Cached for 2 s: a new template starts applying to
+    flash orders up to 2 s after its start, as if it had started 2 s later."""
+    hit = _instant.get(chain_id)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    may = CouponTemplate.objects.filter(
+        chain_id=chain_id,
+        kind=CouponKind.INSTANT,
+        applies_to_promotions=True,
+        cancelled_at__isnull=True,
+        starts_at__lte=now,
+        ends_at__gt=now,
+    ).exists()
+    _instant[chain_id] = (time.monotonic() + INSTANT_TTL_S, may)
+    return may
+
+
+def forget_cached_facts() -> None:
+    """Tests that rewrite a sale's rows by hand call this; actions never need to."""
+    _facts.clear()
+    _instant.clear()
+
+
+# --- the statement ----------------------------------------------------------------------------
+def _table(model: type[models.Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _fields(model: type[models.Model]) -> list[models.Field[Any, Any]]:
+    return [f for f in model._meta.concrete_fields if not f.primary_key]
+
+
+_ORDER_FIELDS = _fields(Order)
+_AUDIT_FIELDS = [f for f in _fields(AuditEvent) if f.attname != "target_id"]
+
+
+def _statement() -> str:
+    order_cols = ", ".join(connection.ops.quote_name(str(f.column)) for f in _ORDER_FIELDS)
+    audit_cols = ", ".join(connection.ops.quote_name(str(f.column)) for f in _AUDIT_FIELDS)
+    buyer, quota, sale = _table(FlashSaleBuyer), _table(FlashSaleQuota), _table(FlashSale)
+    stock, sku, product = _table(StockItem), _table(Sku), _table(Product)
+    holders = ", ".join(["%s"] * len(_ORDER_FIELDS))
+    audit_holders = ", ".join(["%s"] * len(_AUDIT_FIELDS))
+    return (
+        f"WITH m AS (INSERT INTO {buyer} (sale_id, member_id, bought) VALUES (%s, %s, %s)"  # noqa: S608
+        f" ON CONFLICT (sale_id, member_id) DO UPDATE SET bought = {buyer}.bought"
+        f" + excluded.bought WHERE {buyer}.bought + excluded.bought <= %s RETURNING 1),"
+        f" q AS (UPDATE {quota} SET sold = {quota}.sold + %s FROM {sale} s"
+        f" WHERE {quota}.id = %s AND s.id = {quota}.sale_id AND s.cancelled_at IS NULL"
+        f" AND s.starts_at <= %s AND s.ends_at > %s AND {quota}.sold + %s <= {quota}.quota"
+        f" AND EXISTS (SELECT 1 FROM m) RETURNING 1),"
+        f" k AS (UPDATE {stock} SET quantity_allocated = {stock}.quantity_allocated + %s"
+        f" FROM {sku} g JOIN {product} p ON p.id = g.product_id"
+        f" WHERE {stock}.store_id = %s AND {stock}.sku_id = %s AND g.id = {stock}.sku_id"
+        f" AND g.is_active AND p.is_active"
+        f" AND {stock}.quantity >= {stock}.quantity_allocated + %s"
+        f" AND EXISTS (SELECT 1 FROM q) RETURNING p.name, g.spec),"
+        f" o AS (INSERT INTO {_table(Order)} ({order_cols}) SELECT {holders}"
+        f" WHERE EXISTS (SELECT 1 FROM k)"
+        f" ON CONFLICT (member_id, idempotency_key) DO NOTHING RETURNING id),"
+        f" l AS (INSERT INTO {_table(OrderLine)} (order_id, sku_id, product_name, sku_spec,"
+        f" quantity, unit_price_fen, line_total_fen, flash_quota_id)"
+        f" SELECT o.id, %s, k.name, k.spec, %s, %s, %s, %s FROM o, k RETURNING 1),"
+        f" a AS (INSERT INTO {_table(AuditEvent)} ({audit_cols}, target_id)"
+        f" SELECT {audit_holders}, o.id::text FROM o RETURNING 1)"
+        f" SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM q), (SELECT count(*) FROM k),"
+        f" (SELECT id FROM o), (SELECT count(*) FROM l), (SELECT count(*) FROM a)"
+    )
+
+
+_SQL: list[str] = []  # built on first use (the connection knows how to quote)
+
+
+class _Refused(Exception):
+    def __init__(self, step: str) -> None:
+        self.step = step
+
+
+def _prepared(fields: list[models.Field[Any, Any]], values: dict[str, Any]) -> list[Any]:
+    out = []
+    for field in fields:
+        value = values[field.attname] if field.attname in values else field.get_default()
+        out.append(field.get_db_prep_save(value, connection))
+    return out
+
+
+def place_flash_order(
+    *,
+    facts: SaleFacts,
+    sale_id: int,
+    quota_id: int,
+    member: Member,
+    store: OrgNode,
+    quantity: int,
+    order_values: dict[str, Any],
+    now: datetime,
+) -> Order | str:
+    """Place the order in one statement. Returns the order, or which claim took nothing
+    (``member``, ``quota``, ``stock``, ``conflict``) — the transaction is then rolled back."""
+    if not _SQL:
+        _SQL.append(_statement())
+    price = facts.price_fen
+    ctx = current_context()
+    audit = {
+        "occurred_at": now,
+        "actor_id": None,
+        "actor_label": "",
+        "action": "orders.placed",
+        "target_type": Order._meta.label_lower,
+        "scope_path": store.path,
+        "ip": ctx.ip,
+        "channel": ctx.channel,
+        "details": {
+            "member": member.pk,
+            "total_fen": order_values["total_fen"],
+            "channel": order_values["channel"],
+        },
+    }
+    params = [
+        sale_id,
+        member.pk,
+        quantity,
+        facts.per_member_limit,
+        quantity,
+        quota_id,
+        now,
+        now,
+        quantity,
+        quantity,
+        store.pk,
+        facts.sku_id,
+        quantity,
+        *_prepared(_ORDER_FIELDS, order_values),
+        facts.sku_id,
+        quantity,
+        price,
+        price * quantity,
+        quota_id,
+        *_prepared(_AUDIT_FIELDS, audit),
+    ]
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(_SQL[0], params)
+                took_member, took_quota, took_stock, order_id, lines, audits = cursor.fetchone()
+            for step, took in (
+                ("member", took_member),
+                ("quota", took_quota),
+                ("stock", took_stock),
+                ("conflict", order_id),
+            ):
+                if not took:
+                    raise _Refused(step)
+            if (lines, audits) != (1, 1):  # cannot happen: all or nothing, never half
+                raise RuntimeError(f"flash order {order_id}: {lines} lines, {audits} audit rows")
+    except _Refused as refused:
+        return refused.step
+    return Order(pk=order_id, **order_values)
+
+
+def explain_refusal(step: str, facts: SaleFacts) -> RuleViolation | NotFound:
+    """The member-facing error for a claim that took nothing (when the caller could not find a
+    more precise one by reading)."""
+    if step == "member":
+        return RuleViolation(
+            f"每人限购 {facts.per_member_limit} 件, 你已达到上限", code="flash_member_limit"
+        )
+    if step == "quota":
+        return RuleViolation("秒杀名额已抢光", code="flash_sold_out")
+    return RuleViolation("本店该商品已售完", code="out_of_stock")
+
+
+def quota_for(facts: SaleFacts, store: OrgNode) -> int | None:
+    return facts.quota_by_store.get(None if facts.scope == QuotaScope.CHAIN else store.pk)
