@@ -43,7 +43,7 @@ def test_one_statement_writes_what_the_general_path_writes(chain: Chain) -> None
             flash_sale_id=sale.pk,
         ).order
     statements = [q["sql"] for q in queries.captured_queries]
-    assert [s for s in statements if "SAVEPOINT" not in s][0].startswith("WITH m AS")
+    assert [s for s in statements if "SAVEPOINT" not in s][0].startswith("WITH info AS")
     assert len([s for s in statements if "SAVEPOINT" not in s]) == 1, statements
 
     stored = Order.objects.get(pk=order.pk)
@@ -147,4 +147,4 @@ def test_an_instant_discount_for_promotions_sends_the_order_down_the_general_pat
             flash_sale_id=sale.pk,
         ).order
     assert order.total_fen == 990 - 100
-    assert not any("WITH m AS" in q["sql"] for q in queries.captured_queries)
+    assert not any("WITH info AS" in q["sql"] for q in queries.captured_queries)

@@ -454,16 +454,17 @@ def _place_flash_fast(
         return replay
     if isinstance(placed, Order):
         return PlacedOrder(order=placed, created=True)
-    replay = _existing(member, idempotency_key, fingerprint)  # a retry of a placed order?
-    if replay is not None:
-        return replay
-    if placed == "quota":  # closed, cancelled, not started or sold out: the reader says which
-        flash_offer(sale_id=sale_id, store=store, chain_id=member.chain_id, now=now)
-    elif placed == "stock":  # off sale, or the shelf is empty
+    if placed.step == "race":  # lost the last units to a concurrent buyer: ask the long way
+        return None
+    if placed.step in ("retry", "conflict"):  # this key placed an order: that one, or a 409
+        replay = _existing(member, idempotency_key, fingerprint)
+        if replay is not None:
+            return replay
+    if placed.step == "stock":  # off sale, or the shelf is empty: the reader says which
         _sellable(member, store, quantities)
         raise OutOfStock("本店该商品已售完", details={"sku_id": facts.sku_id})
-    error = flash_path.explain_refusal(placed, facts)
-    if isinstance(error, RuleViolation) and error.code == "flash_sold_out":
+    error = flash_path.explain_refusal(placed, facts, now)
+    if error.code == "flash_sold_out":
         raise OutOfStock(error.message, code=error.code)
     raise error
 

@@ -10,6 +10,9 @@ this module, which does the same work in one statement of data-modifying CTEs:
     live) → the shelf (guarded UPDATE that also checks the SKU is on sale) → the order, its line
     and its audit row (INSERTs that run only if every claim before them took).
 
+Outside a caller's transaction that statement is the whole transaction (one round trip; the
+hot quota row is locked only inside PostgreSQL, never across a client round trip).
+
 Every guard is the same as on the general path and the same CHECK constraints stand behind
 them; an order placed here is indistinguishable from one placed there (same fingerprint, so
 a retry finds it on either path). When the statement takes nothing, the precise reason is
@@ -23,16 +26,20 @@ database, in the statement itself.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, models, transaction
+import psycopg
+from django.db import DataError, connection, models, transaction
+from psycopg.errors import DivisionByZero
 
 from shequn.catalog.models import Product, Sku, StockItem
+from shequn.core import timeutil
 from shequn.core.audit import AuditEvent
 from shequn.core.context import current_context
-from shequn.core.errors import NotFound, RuleViolation
+from shequn.core.errors import RuleViolation
 from shequn.members.models import Member
 from shequn.org.models import OrgNode
 from shequn.promotions.models import (
@@ -131,42 +138,71 @@ def _statement() -> str:
     order_cols = ", ".join(connection.ops.quote_name(str(f.column)) for f in _ORDER_FIELDS)
     audit_cols = ", ".join(connection.ops.quote_name(str(f.column)) for f in _AUDIT_FIELDS)
     buyer, quota, sale = _table(FlashSaleBuyer), _table(FlashSaleQuota), _table(FlashSale)
-    stock, sku, product = _table(StockItem), _table(Sku), _table(Product)
-    holders = ", ".join(["%s"] * len(_ORDER_FIELDS))
-    audit_holders = ", ".join(["%s"] * len(_AUDIT_FIELDS))
+    stock, sku, product, order = _table(StockItem), _table(Sku), _table(Product), _table(Order)
+    holders = ", ".join([f"%(o{i})s" for i in range(len(_ORDER_FIELDS))])
+    audit_holders = ", ".join([f"%(a{i})s" for i in range(len(_AUDIT_FIELDS))])
+    # ``info`` and ``prior`` read the snapshot: nothing is written for a request that is a
+    # retry, or that the sale refuses anyway (sold out, closed) — and the reply says why.
     return (
-        f"WITH m AS (INSERT INTO {buyer} (sale_id, member_id, bought) VALUES (%s, %s, %s)"  # noqa: S608
+        f"WITH info AS (SELECT q.quota - q.sold AS units_left, s.cancelled_at, s.starts_at,"  # noqa: S608
+        f" s.ends_at FROM {quota} q JOIN {sale} s ON s.id = q.sale_id WHERE q.id = %(quota)s::bigint),"
+        f" prior AS (SELECT id FROM {order}"
+        f" WHERE member_id = %(member)s::bigint AND idempotency_key = %(key)s::varchar),"
+        f" m AS (INSERT INTO {buyer} (sale_id, member_id, bought)"
+        f" SELECT %(sale)s::bigint, %(member)s::bigint, %(n)s::integer WHERE NOT EXISTS (SELECT 1 FROM prior)"
+        f" AND EXISTS (SELECT 1 FROM info WHERE units_left >= %(n)s::integer AND cancelled_at IS NULL"
+        f" AND starts_at <= %(now)s::timestamptz AND ends_at > %(now)s::timestamptz)"
         f" ON CONFLICT (sale_id, member_id) DO UPDATE SET bought = {buyer}.bought"
-        f" + excluded.bought WHERE {buyer}.bought + excluded.bought <= %s RETURNING 1),"
-        f" q AS (UPDATE {quota} SET sold = {quota}.sold + %s FROM {sale} s"
-        f" WHERE {quota}.id = %s AND s.id = {quota}.sale_id AND s.cancelled_at IS NULL"
-        f" AND s.starts_at <= %s AND s.ends_at > %s AND {quota}.sold + %s <= {quota}.quota"
-        f" AND EXISTS (SELECT 1 FROM m) RETURNING 1),"
-        f" k AS (UPDATE {stock} SET quantity_allocated = {stock}.quantity_allocated + %s"
+        f" + excluded.bought WHERE {buyer}.bought + excluded.bought <= %(limit)s::integer RETURNING 1),"
+        f" q AS (UPDATE {quota} SET sold = {quota}.sold + %(n)s::integer FROM {sale} s"
+        f" WHERE {quota}.id = %(quota)s::bigint AND s.id = {quota}.sale_id AND s.cancelled_at IS NULL"
+        f" AND s.starts_at <= %(now)s::timestamptz AND s.ends_at > %(now)s::timestamptz"
+        f" AND {quota}.sold + %(n)s::integer <= {quota}.quota AND EXISTS (SELECT 1 FROM m) RETURNING 1),"
+        f" k AS (UPDATE {stock} SET quantity_allocated = {stock}.quantity_allocated + %(n)s::integer"
         f" FROM {sku} g JOIN {product} p ON p.id = g.product_id"
-        f" WHERE {stock}.store_id = %s AND {stock}.sku_id = %s AND g.id = {stock}.sku_id"
-        f" AND g.is_active AND p.is_active"
-        f" AND {stock}.quantity >= {stock}.quantity_allocated + %s"
+        f" WHERE {stock}.store_id = %(store)s::bigint AND {stock}.sku_id = %(sku)s::bigint"
+        f" AND g.id = {stock}.sku_id AND g.is_active AND p.is_active"
+        f" AND {stock}.quantity >= {stock}.quantity_allocated + %(n)s::integer"
         f" AND EXISTS (SELECT 1 FROM q) RETURNING p.name, g.spec),"
-        f" o AS (INSERT INTO {_table(Order)} ({order_cols}) SELECT {holders}"
+        f" o AS (INSERT INTO {order} ({order_cols}) SELECT {holders}"
         f" WHERE EXISTS (SELECT 1 FROM k)"
         f" ON CONFLICT (member_id, idempotency_key) DO NOTHING RETURNING id),"
         f" l AS (INSERT INTO {_table(OrderLine)} (order_id, sku_id, product_name, sku_spec,"
         f" quantity, unit_price_fen, line_total_fen, flash_quota_id)"
-        f" SELECT o.id, %s, k.name, k.spec, %s, %s, %s, %s FROM o, k RETURNING 1),"
+        f" SELECT o.id, %(sku)s::bigint, k.name, k.spec, %(n)s::integer, %(price)s::integer, %(line_total)s::integer, %(quota)s::bigint"
+        f" FROM o, k RETURNING 1),"
         f" a AS (INSERT INTO {_table(AuditEvent)} ({audit_cols}, target_id)"
         f" SELECT {audit_holders}, o.id::text FROM o RETURNING 1)"
         f" SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM q), (SELECT count(*) FROM k),"
-        f" (SELECT id FROM o), (SELECT count(*) FROM l), (SELECT count(*) FROM a)"
+        f" (SELECT id FROM o), (SELECT count(*) FROM l), (SELECT count(*) FROM a),"
+        f" (SELECT id FROM prior), (SELECT units_left FROM info),"
+        f" (SELECT cancelled_at FROM info), (SELECT starts_at FROM info),"
+        f" (SELECT ends_at FROM info),"
+        # All or nothing without a transaction of our own: if the counter moved but a later
+        # claim took nothing (someone took the last units between our read and our write),
+        # divide by zero so the statement fails and PostgreSQL undoes every part of it.
+        f" CASE WHEN (SELECT count(*) FROM m) = 0 THEN 0 ELSE 1 / (SELECT count(*) FROM a) END"
     )
 
 
 _SQL: list[str] = []  # built on first use (the connection knows how to quote)
 
 
-class _Refused(Exception):
-    def __init__(self, step: str) -> None:
-        self.step = step
+def _execute_prepared(sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
+    """Run the statement with server-side binding, so PostgreSQL parses and plans it once per
+    connection instead of on every order (Django's cursors bind client-side: for this long
+    statement the server's parse and plan cost more than the work itself). Errors come out
+    as Django's, and the statement is logged like any other when queries are logged."""
+    connection.ensure_connection()
+    started = time.perf_counter()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        row = cursor.fetchone()
+    if connection.queries_logged:
+        connection.queries_log.append({"sql": sql, "time": f"{time.perf_counter() - started:.3f}"})
+    if row is None:  # a SELECT without FROM always yields one row
+        raise RuntimeError("the flash statement returned no row")
+    return tuple(row)
 
 
 def _prepared(fields: list[models.Field[Any, Any]], values: dict[str, Any]) -> list[Any]:
@@ -187,9 +223,11 @@ def place_flash_order(
     quantity: int,
     order_values: dict[str, Any],
     now: datetime,
-) -> Order | str:
-    """Place the order in one statement. Returns the order, or which claim took nothing
-    (``member``, ``quota``, ``stock``, ``conflict``) — the transaction is then rolled back."""
+) -> Order | Refusal:
+    """Place the order in one statement. Returns the order, or the refusal: the request is a
+    ``retry`` of an order, or which claim took nothing (``member``, ``quota``, ``stock``,
+    ``conflict``) with the sale as the statement saw it — nothing was written — or ``race``:
+    a claim lost a race after the counter moved, and the statement undid itself."""
     if not _SQL:
         _SQL.append(_statement())
     price = facts.price_fen
@@ -209,58 +247,85 @@ def place_flash_order(
             "channel": order_values["channel"],
         },
     }
-    params = [
-        sale_id,
-        member.pk,
-        quantity,
-        facts.per_member_limit,
-        quantity,
-        quota_id,
-        now,
-        now,
-        quantity,
-        quantity,
-        store.pk,
-        facts.sku_id,
-        quantity,
-        *_prepared(_ORDER_FIELDS, order_values),
-        facts.sku_id,
-        quantity,
-        price,
-        price * quantity,
-        quota_id,
-        *_prepared(_AUDIT_FIELDS, audit),
-    ]
+    params: dict[str, Any] = {
+        "quota": quota_id,
+        "member": member.pk,
+        "key": order_values["idempotency_key"],
+        "sale": sale_id,
+        "n": quantity,
+        "now": now,
+        "limit": facts.per_member_limit,
+        "store": store.pk,
+        "sku": facts.sku_id,
+        "price": price,
+        "line_total": price * quantity,
+    }
+    for i, value in enumerate(_prepared(_ORDER_FIELDS, order_values)):
+        params[f"o{i}"] = value
+    for i, value in enumerate(_prepared(_AUDIT_FIELDS, audit)):
+        params[f"a{i}"] = value
+    # Outside a transaction the statement is its own transaction: one round trip, and the hot
+    # rows stay locked only while PostgreSQL finishes it — never while this thread waits for
+    # the interpreter to send a COMMIT. Inside one (a caller's atomic block, tests) it runs
+    # in a savepoint so a refusal undoes only itself.
+    scope = transaction.atomic() if connection.in_atomic_block else nullcontext()
     try:
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(_SQL[0], params)
-                took_member, took_quota, took_stock, order_id, lines, audits = cursor.fetchone()
-            for step, took in (
-                ("member", took_member),
-                ("quota", took_quota),
-                ("stock", took_stock),
-                ("conflict", order_id),
-            ):
-                if not took:
-                    raise _Refused(step)
-            if (lines, audits) != (1, 1):  # cannot happen: all or nothing, never half
-                raise RuntimeError(f"flash order {order_id}: {lines} lines, {audits} audit rows")
-    except _Refused as refused:
-        return refused.step
+        with scope:
+            row = _execute_prepared(_SQL[0], params)
+    except DataError as exc:
+        if isinstance(exc.__cause__, DivisionByZero):  # a claim lost a race: all undone
+            return Refusal("race", None)
+        raise
+    took_member, took_quota, took_stock, order_id, lines, audits, prior = row[:7]
+    if prior is not None:
+        return Refusal("retry", None)
+    for step, took in (
+        ("member", took_member),
+        ("quota", took_quota),
+        ("stock", took_stock),
+        ("conflict", order_id),
+    ):
+        if not took:
+            return Refusal(step, Snapshot(*row[7:11]))
+    if (lines, audits) != (1, 1):  # cannot happen: all or nothing, never half
+        raise RuntimeError(f"flash order {order_id}: {lines} lines, {audits} audit rows")
     return Order(pk=order_id, **order_values)
 
 
-def explain_refusal(step: str, facts: SaleFacts) -> RuleViolation | NotFound:
-    """The member-facing error for a claim that took nothing (when the caller could not find a
-    more precise one by reading)."""
-    if step == "member":
-        return RuleViolation(
-            f"每人限购 {facts.per_member_limit} 件, 你已达到上限", code="flash_member_limit"
-        )
-    if step == "quota":
-        return RuleViolation("秒杀名额已抢光", code="flash_sold_out")
-    return RuleViolation("本店该商品已售完", code="out_of_stock")
+@dataclass(frozen=True)
+class Snapshot:
+    """The sale as the statement saw it, to say why it took nothing."""
+
+    units_left: int | None
+    cancelled_at: datetime | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    step: str  # retry, member, quota, stock, conflict, race
+    snapshot: Snapshot | None
+
+
+def explain_refusal(refusal: Refusal, facts: SaleFacts, now: datetime) -> RuleViolation:
+    """The member-facing error for a claim that took nothing, worded as the general path's."""
+    seen = refusal.snapshot
+    if refusal.step in ("member", "quota") and seen is not None:
+        if seen.cancelled_at is not None:
+            return RuleViolation("该秒杀活动已取消", code="flash_cancelled")
+        if seen.starts_at is not None and now < seen.starts_at:
+            return RuleViolation(
+                f"秒杀尚未开始, 开始时间 {timeutil.format_local(seen.starts_at)}",
+                code="flash_not_started",
+            )
+        if seen.ends_at is not None and now >= seen.ends_at:
+            return RuleViolation("秒杀已结束", code="flash_ended")
+        if refusal.step == "member" and (seen.units_left or 0) > 0:
+            return RuleViolation(
+                f"每人限购 {facts.per_member_limit} 件, 你已达到上限", code="flash_member_limit"
+            )
+    return RuleViolation("秒杀名额已抢光", code="flash_sold_out")
 
 
 def quota_for(facts: SaleFacts, store: OrgNode) -> int | None:
