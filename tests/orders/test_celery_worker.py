@@ -69,7 +69,11 @@ def test_worker_runs_the_sweep_and_a_second_run_finds_nothing(worker: Celery) ->
 
     first = worker.send_task(run_due_sweeps_task.name)
     second = worker.send_task(run_due_sweeps_task.name)  # a duplicate delivery (acks_late)
-    idle = {"orders.payment_timeout": 0, "promotions.group_buy_teams": 0}
+    idle = {
+        "orders.payment_timeout": 0,
+        "promotions.group_buy_teams": 0,
+        "promotions.weekly_calendar": 0,
+    }
     assert first.get(timeout=120) == {
         **idle,
         "orders.payment_timeout": 12,
@@ -93,5 +97,6 @@ def test_embedded_default_runs_tasks_in_process(chain) -> None:  # type: ignore[
     assert run_due_sweeps_task.delay().get() == {
         "orders.payment_timeout": 1,
         "promotions.group_buy_teams": 0,
+        "promotions.weekly_calendar": 0,
         "orders.refund_submission": 0,
     }

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import models
 
 from shequn.catalog.models import Category, Product, Sku, chain_q
+from shequn.groups.models import CustomerGroup
 from shequn.members.models import Member
 from shequn.orders.models import Order, Refund
 from shequn.org.models import OrgNode
@@ -404,3 +405,73 @@ class InstantDiscountUse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template} −{self.discount_fen} on {self.order_id}"
+
+
+# --- the weekly calendar (周期活动) ----------------------------------------------------------
+class ScheduleKind(models.TextChoices):
+    FLASH_SALE = "flash_sale", "秒杀"
+    GROUP_BUY = "group_buy", "拼团"
+
+
+class PromotionSchedule(models.Model):
+    """A promotion that recurs on chosen weekdays (seed 002: Monday, Wednesday, Friday) at a
+    local time, announced as a product card in chosen groups. The sweep turns the next seven
+    days of it into real flash sales or group-buys (``ScheduledRun``), each exactly once."""
+
+    chain = models.ForeignKey(OrgNode, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField("名称", max_length=100)
+    kind = models.CharField("类型", max_length=12, choices=ScheduleKind.choices)
+    sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="+")
+    price_fen = models.PositiveIntegerField("活动价(分)")
+    weekdays = models.CharField("星期", max_length=7)  # ISO weekdays, e.g. "135" = 一三五
+    start_time = models.TimeField("开始时间(北京时间)")
+    duration_minutes = models.PositiveIntegerField("持续分钟")
+    per_member_limit = models.PositiveIntegerField("每人限购")
+    per_order_limit = models.PositiveIntegerField("每单限购")
+    chain_quota = models.PositiveIntegerField("秒杀名额", null=True, blank=True)
+    team_size = models.PositiveSmallIntegerField("成团人数", null=True, blank=True)
+    team_minutes = models.PositiveIntegerField("成团时限(分钟)", null=True, blank=True)
+    groups = models.ManyToManyField(CustomerGroup, blank=True, related_name="+")
+    headline = models.CharField("推荐语", max_length=100, blank=True)
+    created_by = models.ForeignKey(
+        "org.Staff", on_delete=models.PROTECT, related_name="+"
+    )  # the promotions are created in their name, with their permissions at the time
+    created_at = models.DateTimeField(auto_now_add=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["start_time", "id"]
+        verbose_name = "周期活动"
+        verbose_name_plural = "周期活动"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def scope_q(cls, path: str) -> models.Q:
+        return chain_q(path)
+
+
+class ScheduledRun(models.Model):
+    """One day of a schedule, made real: at most one per schedule and day (unique), so sweeps
+    running twice or at once never create a promotion twice."""
+
+    schedule = models.ForeignKey(PromotionSchedule, on_delete=models.PROTECT, related_name="runs")
+    run_date = models.DateField()
+    flash_sale = models.ForeignKey(
+        FlashSale, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    group_buy = models.ForeignKey(
+        GroupBuy, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    skipped_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run_date", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["schedule", "run_date"], name="one_run_per_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.schedule} {self.run_date}"
