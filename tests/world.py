@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import time, timedelta
 
 from shequn.catalog.models import Product, Sku
 from shequn.core import timeutil
@@ -17,12 +17,14 @@ from shequn.promotions.actions import (
     create_flash_sale,
     create_group_buy,
 )
+from shequn.promotions.calendar import create_schedule
 from shequn.promotions.models import (
     CouponTemplate,
     FlashSale,
     GroupBuy,
     GroupBuySeat,
     GroupBuyTeam,
+    PromotionSchedule,
 )
 from shequn.shop.actions import push_product_card
 from tests.conftest import Chain, build_chain, make_group, make_sku, staff_code
@@ -54,6 +56,7 @@ class World:
     team_b: GroupBuyTeam  # a group-buy team at store B, led by member B
     foreign_group_buy: GroupBuy  # another chain's group-buy
     foreign_coupon: CouponTemplate  # another chain's coupon template
+    foreign_schedule: PromotionSchedule  # another chain's weekly schedule
 
 
 def build_world() -> World:
@@ -148,6 +151,19 @@ def build_world() -> World:
         valid_days=1,
         products=[foreign_sku.product],
     )
+    foreign_schedule = create_schedule(
+        acting=other.hq_operator,
+        name="外连锁商品周三秒杀",
+        kind="flash_sale",
+        sku=foreign_sku,
+        price_fen=1,
+        weekdays=(3,),
+        start_time=time(10, 0),
+        duration_minutes=60,
+        per_member_limit=1,
+        per_order_limit=1,
+        chain_quota=10,
+    )
     return World(
         chain=chain,
         group_a=group_a,
@@ -169,4 +185,5 @@ def build_world() -> World:
         team_b=GroupBuySeat.objects.get(order=team_order_b).team,  # type: ignore[arg-type]
         foreign_group_buy=foreign_group_buy,
         foreign_coupon=foreign_coupon,
+        foreign_schedule=foreign_schedule,
     )

@@ -45,6 +45,7 @@ def path_ids(world: World) -> dict[str, int]:
         "group_buy_id": world.foreign_group_buy.pk,
         "team_id": world.team_b.pk,
         "template_id": world.foreign_coupon.pk,
+        "schedule_id": world.foreign_schedule.pk,
     }
 
 
@@ -136,6 +137,20 @@ def write_bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
             "product_ids": [world.foreign_product.pk],
         },
         ("POST", "/api/promotions/coupon-templates/{template_id}/cancel"): {},
+        ("POST", "/api/promotions/schedules"): {
+            "name": "探针周期",
+            "kind": "flash_sale",
+            "sku_id": world.sku.pk,
+            "price_fen": 1,
+            "weekdays": [1],
+            "start_time": "10:00",
+            "duration_minutes": 60,
+            "per_member_limit": 1,
+            "per_order_limit": 1,
+            "chain_quota": 5,
+            "group_ids": [world.group_b.pk],
+        },
+        ("POST", "/api/promotions/schedules/{schedule_id}/stop"): {},
         ("POST", "/api/shop/cards"): {
             "product_id": world.sku.product_id,
             "group_ids": [world.group_b.pk],

@@ -182,3 +182,66 @@ def test_two_sweepers_at_once_make_each_day_once() -> None:
     runs = ScheduledRun.objects.count()
     assert made == runs == FlashSale.objects.count()
     assert runs in (6, 7)  # today's 23:59 may or may not have passed
+
+
+def test_schedule_and_calendar_api(chain: Chain) -> None:
+    import json
+
+    from tests.conftest import client_for
+
+    sku = make_sku(chain, price_fen=3990, stock={chain.store_a: 50})
+    body = {
+        "name": "周三秒杀",
+        "kind": "flash_sale",
+        "sku_id": sku.pk,
+        "price_fen": 1990,
+        "weekdays": [3],
+        "start_time": "10:00",
+        "duration_minutes": 120,
+        "per_member_limit": 1,
+        "per_order_limit": 1,
+        "chain_quota": 100,
+    }
+    client = client_for(chain.hq_operator)
+    created = client.post("/api/promotions/schedules", json.dumps(body), "application/json")
+    assert created.status_code == 201, created.content
+    assert (created.json()["weekdays"], created.json()["start_time"]) == ([3], "10:00:00")
+    for bad in ({"weekdays": [9]}, {"start_time": "25:00"}, {"price_fen": 0}, {"kind": "x"}):
+        refused = client.post(
+            "/api/promotions/schedules", json.dumps({**body, **bad}), "application/json"
+        )
+        assert refused.status_code == 422, (bad, refused.content)
+        assert {"code", "message"} <= set(refused.json())
+    assert PromotionSchedule.objects.count() == 1
+    week_of = (timeutil.to_local(timeutil.now()).date() + timedelta(days=14)).isoformat()
+    grid = client_for(chain.manager_a).get("/api/promotions/calendar", {"week_of": week_of})
+    assert grid.status_code == 200
+    days = grid.json()
+    assert [len(day["entries"]) for day in days] == [0, 0, 1, 0, 0, 0, 0]
+    assert days[2]["entries"][0]["state"] == "planned"
+    stopped = client.post(
+        f"/api/promotions/schedules/{created.json()['id']}/stop", "{}", "application/json"
+    )
+    assert stopped.json()["stopped_at"] is not None
+
+
+def test_console_week_grid(chain: Chain) -> None:
+    from tests.conftest import client_for
+
+    sku = make_sku(chain, price_fen=3990, stock={chain.store_a: 50})
+    schedule_for(chain, sku)
+    materialize_schedules()
+    first = ScheduledRun.objects.order_by("run_date").first()
+    assert first is not None
+    page = client_for(chain.manager_a).get(
+        "/promotions/calendar/", {"week": first.run_date.isoformat()}
+    )
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert html.count("data-day=") == 7
+    assert "周一、周三、周五" in html
+    assert "秒杀 · ¥19.90" in html
+    later = client_for(chain.manager_a).get("/promotions/calendar/", {"week": "2099-01-05"})
+    assert "计划中" in later.content.decode()
+    bad = client_for(chain.manager_a).get("/promotions/calendar/", {"week": "next"})
+    assert bad.status_code == 422

@@ -27,6 +27,7 @@ urlpatterns = [
     path("orders/<int:order_id>/", views.order_detail, name="order"),
     path("refunds/", views.refunds, name="refunds"),
     path("cards/", views.cards, name="cards"),
+    path("promotions/calendar/", views.promotion_calendar, name="calendar"),
     path("stock/", views.stock, name="stock"),
     path("pickup/", views.pickup, name="pickup"),
     path("j/<str:code>/", views.join, name="join"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, timedelta
 from functools import wraps
 from typing import Any
 
@@ -15,6 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from shequn.catalog.queries import access_product, visible_products, visible_stock
+from shequn.core import timeutil
 from shequn.core.errors import DomainError, InvalidInput
 from shequn.core.money import format_fen, yuan_to_fen
 from shequn.core.timeutil import local_day_bounds, local_today
@@ -39,6 +41,8 @@ from shequn.org.models import NodeKind, Staff
 from shequn.org.queries import visible_nodes, visible_staff, visible_stores
 from shequn.org.roles import Perm, has_perm
 from shequn.org.scoping import access_node, acting_staff, require_perm, scoped, within_node
+from shequn.promotions.calendar import week_calendar
+from shequn.promotions.queries import visible_schedules
 from shequn.shop.actions import push_product_card
 from shequn.shop.links import Source, product_link
 from shequn.shop.models import GroupPost
@@ -516,3 +520,26 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
             return render(request, "console/join.html", context, status=exc.status)
         context["joined"] = result
     return render(request, "console/join.html", context)
+
+
+@staff_view
+def promotion_calendar(request: HttpRequest) -> HttpResponse:
+    """The week's promotions as a grid (周一 … 周日): made and planned, with the schedules."""
+    staff = _staff(request)
+    raw = request.GET.get("week", "")
+    try:
+        any_day = date.fromisoformat(raw) if raw else timeutil.to_local(timeutil.now()).date()
+    except ValueError:
+        raise InvalidInput("日期格式应为 YYYY-MM-DD", code="invalid_date") from None
+    days = week_calendar(staff, any_day)
+    return render(
+        request,
+        "console/calendar.html",
+        {
+            "days": days,
+            "previous": (days[0].day - timedelta(days=7)).isoformat(),
+            "next": (days[0].day + timedelta(days=7)).isoformat(),
+            "today": timeutil.to_local(timeutil.now()).date(),
+            "schedules": visible_schedules(staff).filter(stopped_at__isnull=True),
+        },
+    )

@@ -1,8 +1,9 @@
 """Promotions API for staff: flash sales (create, list, detail with sold/quota, cancel),
 group-buys (create, list, detail, cancel; teams with their seats, within the caller's stores),
-coupon and instant-discount templates (create, list, detail with how many went out, cancel)."""
+coupon and instant-discount templates (create, list, detail with how many went out, cancel),
+the weekly calendar (recurring schedules; the week as a grid)."""
 
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any, Literal
 
 from django.http import HttpRequest
@@ -11,12 +12,13 @@ from ninja.pagination import LimitOffsetPagination, paginate
 
 from shequn.catalog.models import Category
 from shequn.catalog.queries import access_product, access_sku
+from shequn.core import timeutil
 from shequn.core.errors import NotFound
 from shequn.members.queries import phone_for
 from shequn.org.api import staff_of
 from shequn.org.scoping import access_node, within_node
 
-from . import actions
+from . import actions, calendar
 from .models import (
     CouponTemplate,
     FlashSale,
@@ -24,6 +26,7 @@ from .models import (
     GroupBuy,
     GroupBuySeat,
     GroupBuyTeam,
+    PromotionSchedule,
     SeatStatus,
     TeamStatus,
 )
@@ -31,10 +34,12 @@ from .queries import (
     access_coupon_template,
     access_flash_sale,
     access_group_buy,
+    access_schedule,
     access_team,
     visible_coupon_templates,
     visible_flash_sales,
     visible_group_buys,
+    visible_schedules,
     visible_teams,
 )
 
@@ -367,3 +372,99 @@ def cancel_coupon_template(request: HttpRequest, template_id: int) -> CouponTemp
         acting=staff, template=access_coupon_template(staff, template_id)
     )
     return access_coupon_template(staff, template_id)
+
+
+# --- the weekly calendar ----------------------------------------------------------------------
+class ScheduleIn(Schema):
+    name: str = Field(..., min_length=1, max_length=100)
+    kind: Literal["flash_sale", "group_buy"]
+    sku_id: int
+    price_fen: int = Field(..., ge=1, strict=True)
+    weekdays: list[int] = Field(..., min_length=1, max_length=7, description="1 为周一, 7 为周日")
+    start_time: time = Field(..., description="北京时间, 如 10:00")
+    duration_minutes: int = Field(..., ge=1, le=calendar.MAX_DURATION_MINUTES, strict=True)
+    per_member_limit: int = Field(..., ge=1, le=actions.MAX_LIMIT, strict=True)
+    per_order_limit: int = Field(..., ge=1, le=actions.MAX_LIMIT, strict=True)
+    chain_quota: int | None = Field(None, ge=1, le=actions.MAX_QUOTA, strict=True)
+    team_size: int | None = Field(None, ge=2, le=actions.MAX_TEAM_SIZE, strict=True)
+    team_minutes: int | None = Field(None, ge=1, le=actions.MAX_TEAM_MINUTES, strict=True)
+    group_ids: list[int] = Field(default_factory=list, max_length=200)
+    headline: str = Field("", max_length=100)
+
+
+class ScheduleOut(Schema):
+    id: int
+    name: str
+    kind: str
+    sku_id: int
+    product_name: str
+    price_fen: int
+    weekdays: list[int]
+    start_time: time
+    duration_minutes: int
+    chain_quota: int | None
+    team_size: int | None
+    team_minutes: int | None
+    group_ids: list[int]
+    stopped_at: datetime | None
+
+    @staticmethod
+    def resolve_product_name(obj: PromotionSchedule) -> str:
+        return obj.sku.product.name
+
+    @staticmethod
+    def resolve_weekdays(obj: PromotionSchedule) -> list[int]:
+        return [int(d) for d in obj.weekdays]
+
+    @staticmethod
+    def resolve_group_ids(obj: PromotionSchedule) -> list[int]:
+        return [g.pk for g in obj.groups.all()]
+
+
+class CalendarEntryOut(Schema):
+    kind: str
+    name: str
+    starts_at: datetime
+    ends_at: datetime
+    price_fen: int
+    state: str
+    promotion_id: int | None
+    schedule_id: int | None
+
+
+class CalendarDayOut(Schema):
+    day: date
+    label: str
+    entries: list[CalendarEntryOut]
+
+
+@router.get("/schedules", response=list[ScheduleOut], summary="周期活动")
+@paginate(LimitOffsetPagination)
+def list_schedules(request: HttpRequest) -> object:
+    return visible_schedules(staff_of(request))
+
+
+@router.post("/schedules", response={201: ScheduleOut}, summary="创建周期活动(如每周一三五)")
+def create_schedule(request: HttpRequest, payload: ScheduleIn) -> Status[PromotionSchedule]:
+    staff = staff_of(request)
+    schedule = calendar.create_schedule(
+        acting=staff,
+        sku=access_sku(staff, payload.sku_id),
+        **payload.dict(exclude={"sku_id"}),
+    )
+    return Status(201, access_schedule(staff, schedule.pk))
+
+
+@router.post("/schedules/{schedule_id}/stop", response=ScheduleOut, summary="停止周期活动")
+def stop_schedule(request: HttpRequest, schedule_id: int) -> PromotionSchedule:
+    staff = staff_of(request)
+    calendar.stop_schedule(acting=staff, schedule=access_schedule(staff, schedule_id))
+    return access_schedule(staff, schedule_id)
+
+
+@router.get("/calendar", response=list[CalendarDayOut], summary="活动日历(一周)")
+def week(request: HttpRequest, week_of: date | None = None) -> list[calendar.CalendarDay]:
+    """该周(周一至周日)已创建的秒杀与拼团, 以及周期活动尚未生成的计划场次。"""
+    return calendar.week_calendar(
+        staff_of(request), week_of or timeutil.to_local(timeutil.now()).date()
+    )

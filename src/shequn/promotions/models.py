@@ -447,6 +447,11 @@ class PromotionSchedule(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def weekday_labels(self) -> str:
+        """ "135" → "周一、周三、周五"."""
+        return "、".join(f"周{'一二三四五六日'[int(d) - 1]}" for d in self.weekdays)
+
     @classmethod
     def scope_q(cls, path: str) -> models.Q:
         return chain_q(path)

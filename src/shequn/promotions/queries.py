@@ -9,7 +9,14 @@ from shequn.org.models import Staff
 from shequn.org.roles import Perm
 from shequn.org.scoping import get_scoped, scoped
 
-from .models import CouponTemplate, FlashSale, GroupBuy, GroupBuyTeam, TeamStatus
+from .models import (
+    CouponTemplate,
+    FlashSale,
+    GroupBuy,
+    GroupBuyTeam,
+    PromotionSchedule,
+    TeamStatus,
+)
 
 
 def visible_flash_sales(staff: Staff) -> QuerySet[FlashSale]:
@@ -55,3 +62,14 @@ def visible_coupon_templates(staff: Staff) -> QuerySet[CouponTemplate]:
 
 def access_coupon_template(staff: Staff, template_id: object) -> CouponTemplate:
     return get_scoped(visible_coupon_templates(staff), staff, template_id)
+
+
+def visible_schedules(staff: Staff) -> QuerySet[PromotionSchedule]:
+    return scoped(
+        PromotionSchedule.objects.select_related("sku__product").prefetch_related("groups"),
+        staff,
+    )
+
+
+def access_schedule(staff: Staff, schedule_id: object) -> PromotionSchedule:
+    return get_scoped(visible_schedules(staff), staff, schedule_id)
