@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -32,6 +33,7 @@ from .models import (
     GroupBuy,
     GroupBuySeat,
     GroupBuyTeam,
+    PromotionSchedule,
     QuotaScope,
     SeatStatus,
     TeamStatus,
@@ -130,20 +132,46 @@ def create_flash_sale(
     return sale
 
 
+def stop_promotion(
+    acting: Staff,
+    row: FlashSale | GroupBuy | CouponTemplate | PromotionSchedule,
+    *,
+    missing: str,
+    already: RuleViolation | None,
+    audit_action: str,
+    field: str = "cancelled_at",
+    then: Callable[[datetime], object] | None = None,
+) -> None:
+    """Stop a promotion of the caller's chain now: a guarded UPDATE (of two clicks, one stops
+    it; the other gets ``already``, or nothing if None), ``then`` in the same transaction, and
+    the audit row."""
+    require_perm(acting, Perm.MANAGE_PROMOTIONS)
+    if row.chain_id != acting.node.chain_id:
+        raise NotFound(missing)
+    now = timeutil.now()
+    with transaction.atomic():
+        stopped = (
+            type(row).objects.filter(pk=row.pk, **{f"{field}__isnull": True}).update(**{field: now})
+        )
+        if not stopped:
+            if already is not None:
+                raise already
+            return  # already stopped, and stopping twice is fine here: nothing to record
+        if then is not None:
+            then(now)
+        record_audit(acting.user, audit_action, target=row, scope_path=acting.node.path)
+    row.refresh_from_db()
+
+
 def cancel_flash_sale(*, acting: Staff, sale: FlashSale) -> FlashSale:
     """Stop a sale now: no new purchases; orders already placed stand."""
-    require_perm(acting, Perm.MANAGE_PROMOTIONS)
-    if sale.chain_id != acting.node.chain_id:
-        raise NotFound("秒杀活动不存在")
-    with transaction.atomic():
-        if not FlashSale.objects.filter(pk=sale.pk, cancelled_at__isnull=True).update(
-            cancelled_at=timeutil.now()
-        ):
-            raise RuleViolation("该秒杀已取消", code="flash_cancelled")
-        record_audit(
-            acting.user, "promotions.flash_sale_cancelled", target=sale, scope_path=acting.node.path
-        )
-    sale.refresh_from_db()
+    stop_promotion(
+        acting,
+        sale,
+        missing="秒杀活动不存在",
+        already=RuleViolation("该秒杀已取消", code="flash_cancelled"),
+        audit_action="promotions.flash_sale_cancelled",
+    )
     return sale
 
 
@@ -225,25 +253,20 @@ def create_group_buy(
 def cancel_group_buy(*, acting: Staff, campaign: GroupBuy) -> GroupBuy:
     """Stop a group-buy now: no new orders or teams; every team still forming fails at the next
     sweep and its payers are refunded (a cancelled campaign never auto-succeeds a team)."""
-    require_perm(acting, Perm.MANAGE_PROMOTIONS)
-    if campaign.chain_id != acting.node.chain_id:
-        raise NotFound("拼团活动不存在")
-    now = timeutil.now()
-    with transaction.atomic():
-        if not GroupBuy.objects.filter(pk=campaign.pk, cancelled_at__isnull=True).update(
-            cancelled_at=now
-        ):
-            raise RuleViolation("该拼团已取消", code="group_buy_cancelled")
-        GroupBuyTeam.objects.filter(
+
+    def close_forming_teams(now: datetime) -> object:
+        return GroupBuyTeam.objects.filter(
             campaign=campaign, status=TeamStatus.FORMING, deadline__gt=now
         ).update(deadline=now)
-        record_audit(
-            acting.user,
-            "promotions.group_buy_cancelled",
-            target=campaign,
-            scope_path=acting.node.path,
-        )
-    campaign.refresh_from_db()
+
+    stop_promotion(
+        acting,
+        campaign,
+        missing="拼团活动不存在",
+        already=RuleViolation("该拼团已取消", code="group_buy_cancelled"),
+        audit_action="promotions.group_buy_cancelled",
+        then=close_forming_teams,
+    )
     return campaign
 
 
@@ -449,21 +472,13 @@ def create_coupon_template(
 def cancel_coupon_template(*, acting: Staff, template: CouponTemplate) -> CouponTemplate:
     """Stop a template now: no more claims or instant discounts; claimed coupons stop working
     (an order that already used one keeps its price)."""
-    require_perm(acting, Perm.MANAGE_PROMOTIONS)
-    if template.chain_id != acting.node.chain_id:
-        raise NotFound("优惠券不存在")
-    with transaction.atomic():
-        if not CouponTemplate.objects.filter(pk=template.pk, cancelled_at__isnull=True).update(
-            cancelled_at=timeutil.now()
-        ):
-            raise RuleViolation("该优惠券已停用", code="coupon_cancelled")
-        record_audit(
-            acting.user,
-            "promotions.coupon_template_cancelled",
-            target=template,
-            scope_path=acting.node.path,
-        )
-    template.refresh_from_db()
+    stop_promotion(
+        acting,
+        template,
+        missing="优惠券不存在",
+        already=RuleViolation("该优惠券已停用", code="coupon_cancelled"),
+        audit_action="promotions.coupon_template_cancelled",
+    )
     return template
 
 

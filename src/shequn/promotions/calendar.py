@@ -135,21 +135,16 @@ def create_schedule(
 
 
 def stop_schedule(*, acting: Staff, schedule: PromotionSchedule) -> PromotionSchedule:
-    """No more runs from now on; runs already made stay (cancel those one by one if needed)."""
-    require_perm(acting, Perm.MANAGE_PROMOTIONS)
-    if schedule.chain_id != acting.node.chain_id:
-        raise NotFound("周期活动不存在")
-    with transaction.atomic():
-        PromotionSchedule.objects.filter(pk=schedule.pk, stopped_at__isnull=True).update(
-            stopped_at=timeutil.now()
-        )
-        record_audit(
-            acting.user,
-            "promotions.schedule_stopped",
-            target=schedule,
-            scope_path=acting.node.path,
-        )
-    schedule.refresh_from_db()
+    """No more runs from now on; runs already made stay (cancel those one by one if needed).
+    Stopping a stopped schedule is a no-op."""
+    actions.stop_promotion(
+        acting,
+        schedule,
+        missing="周期活动不存在",
+        already=None,
+        audit_action="promotions.schedule_stopped",
+        field="stopped_at",
+    )
     return schedule
 
 
