@@ -205,9 +205,9 @@ SEED = (
 INSERT_ORDER = (
     "INSERT INTO bench_ref_order (number, status, fulfilment, delivery_address, subtotal_fen,"
     " total_fen, channel, content_ref, idempotency_key, request_fingerprint, payment_deadline,"
-    " close_reason, pickup_code, created_at, chain_id, member_id, store_id)"
+    " close_reason, pickup_code, payment_channel, created_at, chain_id, member_id, store_id)"
     " VALUES (%s, 'pending_payment', 'pickup', '', %s, %s, 'organic', '', %s, %s,"
-    " now() + interval '15 minutes', '', '', now(), %s, %s, %s) RETURNING id"
+    " now() + interval '15 minutes', '', '', '', now(), %s, %s, %s) RETURNING id"
 )
 INSERT_LINE = (
     "INSERT INTO bench_ref_orderline (order_id, sku_id, product_name, sku_spec, quantity,"

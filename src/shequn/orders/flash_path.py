@@ -117,8 +117,11 @@ def instant_discounts_may_apply(chain_id: int, now: datetime) -> bool:
 
 def forget_cached_facts() -> None:
     """Tests that rewrite a sale's rows by hand call this; actions never need to."""
+    from shequn.promotions.coupons import forget_running_instant_discounts
+
     _facts.clear()
     _instant.clear()
+    forget_running_instant_discounts()
 
 
 # --- the statement ----------------------------------------------------------------------------

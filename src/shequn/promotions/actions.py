@@ -23,7 +23,7 @@ from shequn.org.models import NodeKind, OrgNode, Staff
 from shequn.org.roles import Perm
 from shequn.org.scoping import require_perm
 
-from .coupons import claim_coupon
+from .coupons import claim_coupon, forget_running_instant_discounts
 from .models import (
     Coupon,
     CouponKind,
@@ -454,6 +454,9 @@ def create_coupon_template(
         )
         template.products.set(products)
         template.categories.set(categories)
+        # This process prices with it at once (other processes within 2 s).
+        forget_running_instant_discounts()
+        transaction.on_commit(forget_running_instant_discounts)
         record_audit(
             acting.user,
             "promotions.coupon_template_created",

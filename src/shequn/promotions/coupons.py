@@ -17,6 +17,7 @@ back: what was paid comes back, the coupon was spent.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -132,11 +133,40 @@ def usable_coupon(member: Member, coupon_id: object, now: datetime) -> Coupon:
     return coupon
 
 
+INSTANT_TTL_S = 2.0
+_running: dict[int, tuple[float, bool]] = {}
+
+
+def instant_discounts_running(chain_id: int, now: datetime) -> bool:
+    """Whether the chain has any instant discount running: one indexed EXISTS, remembered for
+    2 s per process so that the common case — none — costs an order no query at all. A new
+    template starts applying up to 2 s after its start, as if it had started 2 s later."""
+    hit = _running.get(chain_id)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    running = CouponTemplate.objects.filter(
+        chain_id=chain_id,
+        kind=CouponKind.INSTANT,
+        cancelled_at__isnull=True,
+        starts_at__lte=now,
+        ends_at__gt=now,
+    ).exists()
+    _running[chain_id] = (time.monotonic() + INSTANT_TTL_S, running)
+    return running
+
+
+def forget_running_instant_discounts() -> None:
+    """Tests that create templates and price at once call this; actions never need to."""
+    _running.clear()
+
+
 def best_instant_discount(
     member: Member, lines: Sequence[PricedLine], now: datetime, *, with_coupon: bool
 ) -> tuple[CouponTemplate | None, int]:
     """The running instant discount worth the most on these lines (budget left, member under
     the limit); ties go to the one ending first."""
+    if not instant_discounts_running(member.chain_id, now):
+        return None, 0
     candidates = (
         CouponTemplate.objects.filter(
             cancelled_at__isnull=True,
