@@ -12,8 +12,8 @@ from shequn.core import timeutil
 from shequn.promotions.actions import claim_coupon_for_member
 
 from .queries import claimable_coupons, wallet
-from .session import current_member, member_view, shopping_store
-from .views import _member, shop_page
+from .session import current_member, logged_in_member, member_view, shopping_store
+from .views import shop_page
 
 
 @shop_page
@@ -37,7 +37,7 @@ def coupons(request: HttpRequest) -> HttpResponse:
 @shop_page
 @member_view
 def claim(request: HttpRequest, template_id: int) -> HttpResponse:
-    coupon = claim_coupon_for_member(member=_member(request), template_id=template_id)
+    coupon = claim_coupon_for_member(member=logged_in_member(request), template_id=template_id)
     messages.success(
         request,
         f"已领取「{coupon.template.name}」, {timeutil.format_local(coupon.expires_at)} 前有效",

@@ -20,8 +20,15 @@ from shequn.promotions.models import TeamStatus
 from . import cart
 from .links import Source
 from .queries import member_group_buy, open_teams, team_for_members, team_seats
-from .session import current_member, current_source, enter_store, member_view, shopping_store
-from .views import _member, shop_page
+from .session import (
+    current_member,
+    current_source,
+    enter_store,
+    logged_in_member,
+    member_view,
+    shopping_store,
+)
+from .views import shop_page
 
 
 @shop_page
@@ -54,7 +61,7 @@ def group_buy(request: HttpRequest, campaign_id: int) -> HttpResponse:
 @member_view
 def join_group_buy(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """Start a team (no ``team``) or join one; the payment then takes the seat."""
-    member = _member(request)
+    member = logged_in_member(request)
     store = shopping_store(request, member)
     if store is None:
         raise NotFound("请从社群里的商品卡片或门店二维码进入")

@@ -55,6 +55,7 @@ from .session import (
     enter_store,
     log_in,
     log_out,
+    logged_in_member,
     member_view,
     remember_source,
     shopping_store,
@@ -80,10 +81,6 @@ def shop_page(view: View) -> View:
             return render(request, "shop/error.html", {"message": exc.message}, status=exc.status)
 
     return wrapper
-
-
-def _member(request: HttpRequest) -> Member:
-    return request.member  # type: ignore[attr-defined,no-any-return]
 
 
 # --- entering: group feed, product card -----------------------------------------------------
@@ -230,7 +227,7 @@ def cart_page(request: HttpRequest) -> HttpResponse:
 @shop_page
 @member_view
 def checkout(request: HttpRequest) -> HttpResponse:
-    member = _member(request)
+    member = logged_in_member(request)
     store = shopping_store(request, member)
     if store is None:
         raise NotFound("请从社群里的商品卡片或门店二维码进入")
@@ -278,7 +275,10 @@ def orders(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "shop/orders.html",
-        {"orders": member_orders(_member(request))[:100], "member": _member(request)},
+        {
+            "orders": member_orders(logged_in_member(request))[:100],
+            "member": logged_in_member(request),
+        },
     )
 
 
@@ -291,7 +291,7 @@ def _pickup_qr_svg(code: str) -> str:
 @shop_page
 @member_view
 def order(request: HttpRequest, number: str) -> HttpResponse:
-    member = _member(request)
+    member = logged_in_member(request)
     item = member_order(member, number)
     if item.status == OrderStatus.PENDING_PAYMENT and item.payment_started_at is not None:
         with contextlib.suppress(Unavailable):  # back from the cashier: ask, don't wait
@@ -340,7 +340,7 @@ def _client_ip(request: HttpRequest) -> str:
 @shop_page
 @member_view
 def pay(request: HttpRequest, number: str) -> HttpResponse:
-    member = _member(request)
+    member = logged_in_member(request)
     item = member_order(member, number)
     back = request.build_absolute_uri(reverse("shop:order", args=[item.number]))
     begun = start_payment(
@@ -359,8 +359,8 @@ def pay(request: HttpRequest, number: str) -> HttpResponse:
 @shop_page
 @member_view
 def cancel(request: HttpRequest, number: str) -> HttpResponse:
-    item = member_order(_member(request), number)
-    cancel_unpaid_order(order=item, member=_member(request))
+    item = member_order(logged_in_member(request), number)
+    cancel_unpaid_order(order=item, member=logged_in_member(request))
     messages.success(request, "订单已取消")
     return redirect("shop:order", number=item.number)
 
@@ -369,10 +369,10 @@ def cancel(request: HttpRequest, number: str) -> HttpResponse:
 @shop_page
 @member_view
 def refund(request: HttpRequest, number: str) -> HttpResponse:
-    item = member_order(_member(request), number)
+    item = member_order(logged_in_member(request), number)
     reason = request.POST.get("reason", "").strip() or "不想要了"
     if item.status != OrderStatus.PAID:
         raise RuleViolation("只有待提货的订单可以在线退款", code="illegal_transition")
-    request_member_refund(member=_member(request), order=item, reason=reason)
+    request_member_refund(member=logged_in_member(request), order=item, reason=reason)
     messages.success(request, "退款申请已提交, 款项将原路退回")
     return redirect("shop:order", number=item.number)
