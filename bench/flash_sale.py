@@ -9,8 +9,10 @@ Both legs run at 8 and at 64 workers; the ratio at each and the 64/8 throughput 
 leg are the numbers to watch. Afterwards nothing may be oversold: the quota's ``sold`` equals the
 flash lines written and never exceeds the quota, the stock's allocation equals the units sold.
 
-PostgreSQL only (shequn_bench_flash, dropped and recreated each run); skipped if nothing answers
-on 127.0.0.1:5432.
+PostgreSQL: shequn_bench_flash, dropped and recreated each run (skipped if nothing answers on
+127.0.0.1:5432), at the issue's scale. SQLite (one writer at a time; the general path, there is
+no fast path): var/bench/flash_sale.sqlite3 in its own process, 2,000 units and 4,000 attempts
+at 8 workers; the reference is the same minimal transaction with ``BEGIN IMMEDIATE``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +34,8 @@ PG_DB = "shequn_bench_flash"
 UNITS = 20_000
 ATTEMPTS = 40_000
 WORKER_COUNTS = (8, 64)
+SQLITE_PATH = ROOT / "var" / "bench" / "flash_sale.sqlite3"
+SQLITE_UNITS, SQLITE_ATTEMPTS, SQLITE_WORKERS = 2_000, 4_000, 8
 PASSWORD = "Bench-pass-2026!"  # noqa: S105 - throwaway staff in a throwaway database
 
 
@@ -193,12 +199,121 @@ def run_reference(world: dict[str, Any], workers: int) -> tuple[Run, int]:
     return run, int(allocated != orders or allocated > UNITS)
 
 
+# --- the SQLite leg, in its own process ---------------------------------------------------------
+SQLITE_DDL = (
+    "CREATE TABLE bench_flash_stock (id integer PRIMARY KEY, quantity integer NOT NULL,"
+    " allocated integer NOT NULL DEFAULT 0, CHECK (allocated <= quantity))",
+    "CREATE TABLE bench_flash_order (id integer PRIMARY KEY AUTOINCREMENT,"
+    " number varchar(32) UNIQUE NOT NULL, member_id integer NOT NULL, store_id integer NOT NULL,"
+    " sku_id integer NOT NULL, total_fen integer NOT NULL,"
+    " created_at datetime NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+)
+
+
+def connect_sqlite() -> sqlite3.Connection:
+    conn = sqlite3.connect(SQLITE_PATH, isolation_level=None, check_same_thread=False)
+    for pragma in ("busy_timeout = 30000", "journal_mode = WAL", "synchronous = NORMAL"):
+        conn.execute(f"PRAGMA {pragma}")  # what Django's SQLite settings give every connection
+    return conn
+
+
+def run_sqlite_reference(world: dict[str, Any]) -> tuple[Run, int]:
+    conn = connect_sqlite()
+    for statement in SQLITE_DDL:
+        conn.execute(statement)
+    conn.execute("INSERT INTO bench_flash_stock VALUES (1, ?, 0)", (SQLITE_UNITS,))
+    conn.close()
+    member_ids = [member.pk for member in world["members"]]
+    store_id, sku_id = world["store"].pk, world["sku"].pk
+
+    def attempt(conn: sqlite3.Connection, n: int) -> str:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            INSERT_ORDER.replace("%s", "?"), (f"F{n:020d}", member_ids[n], store_id, sku_id)
+        )
+        if conn.execute(CLAIM).rowcount == 0:
+            conn.execute("ROLLBACK")
+            return "sold_out"
+        conn.execute("COMMIT")
+        return "placed"
+
+    run = run_threads(
+        attempt,
+        connect_sqlite,
+        lambda conn: conn.close(),
+        attempts=SQLITE_ATTEMPTS,
+        workers=SQLITE_WORKERS,
+        success="placed",
+    )
+    conn = connect_sqlite()
+    allocated, orders = conn.execute(
+        "SELECT (SELECT allocated FROM bench_flash_stock), (SELECT count(*) FROM bench_flash_order)"
+    ).fetchone()
+    conn.close()
+    return run, int(allocated != orders or allocated > SQLITE_UNITS)
+
+
+def run_sqlite_leg() -> int:
+    global UNITS, ATTEMPTS
+    import django
+    from django.core.management import call_command
+    from django.db import connections
+
+    UNITS, ATTEMPTS = SQLITE_UNITS, SQLITE_ATTEMPTS
+    django.setup()
+    call_command("migrate", verbosity=0)
+    world = build_sale(SQLITE_WORKERS)
+    connections.close_all()
+    log(f"[sqlite] flash sale: {UNITS} units, {ATTEMPTS} attempts, {SQLITE_WORKERS} threads")
+    actions = run_actions(world, SQLITE_WORKERS)
+    oversold = oversold_actions(world)
+    connections.close_all()
+    log(f"[sqlite] actions:   {actions.summary()}")
+    reference, reference_oversold = run_sqlite_reference(world)
+    log(f"[sqlite] reference: {reference.summary()}")
+    line = {
+        "bench": "flash_sale",
+        "db": "sqlite",
+        "workers": SQLITE_WORKERS,
+        "units": UNITS,
+        "attempts": ATTEMPTS,
+        "orders_per_s": round(actions.per_s, 1),
+        "reference_orders_per_s": round(reference.per_s, 1),
+        "ratio": round(actions.per_s / reference.per_s, 3),
+        "oversold": oversold + reference_oversold,
+        "p99_ms": round(actions.percentile_ms(99), 2),
+        "reference_p99_ms": round(reference.percentile_ms(99), 2),
+    }
+    print(json.dumps(line), flush=True)
+    if line["oversold"] or actions.outcomes["placed"] != UNITS:
+        log(f"flash_sale: FAILED invariant: {line}, outcomes {dict(actions.outcomes)}")
+        return 1
+    return 0
+
+
+def spawn_sqlite_leg() -> int:
+    SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        SQLITE_PATH.with_name(SQLITE_PATH.name + suffix).unlink(missing_ok=True)
+    env = dict(
+        os.environ,
+        DATABASE_URL=f"sqlite:///{SQLITE_PATH}",
+        DJANGO_SETTINGS_MODULE="shequn.settings.dev",
+        DEBUG="0",
+    )
+    command = [sys.executable, str(Path(__file__).resolve()), "--sqlite"]
+    return subprocess.run(command, env=env, cwd=ROOT, check=False).returncode  # noqa: S603
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--sqlite"]:
+        return run_sqlite_leg()
+    status = spawn_sqlite_leg()
     try:
         socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
     except OSError:
-        log("flash_sale: nothing answers on 127.0.0.1:5432, skipping (PostgreSQL only)")
-        return 0
+        log("flash_sale: nothing answers on 127.0.0.1:5432, skipping the PostgreSQL legs")
+        return status
     recreate_database()
     os.environ["DATABASE_URL"] = f"{PG_SERVER}/{PG_DB}"
     os.environ["DJANGO_SETTINGS_MODULE"] = "shequn.settings.dev"
@@ -242,7 +357,7 @@ def main() -> int:
         if line["oversold"] or actions.outcomes["placed"] != UNITS:
             log(f"flash_sale: FAILED invariant: {line}, outcomes {dict(actions.outcomes)}")
             return 1
-    return 0
+    return status
 
 
 if __name__ == "__main__":
