@@ -26,6 +26,7 @@ PUBLIC = {
     ("GET", "/api/join/{code}"),
     ("POST", "/api/join"),
     ("POST", "/api/join/leave"),
+    ("POST", "/api/member/orders"),  # the member's own token; place_order checks the store
 }
 LIST_FILTERS = ("store_id", "group_id", "node_id", "sku_id")
 
