@@ -94,7 +94,7 @@ class MemberTokenAuth(APIKeyHeader):
             member_id = unsign_member(key)
         except DomainError:
             return None
-        return Member.objects.filter(pk=member_id).select_related("home_store").first()
+        return Member.objects.filter(pk=member_id).first()
 
 
 member_router = Router(tags=["会员下单"], auth=MemberTokenAuth())
