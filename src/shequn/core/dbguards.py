@@ -9,7 +9,12 @@ from __future__ import annotations
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 # Every append-only table of the project (the test suite lifts them all around a flush).
-APPEND_ONLY_TABLES = ("core_auditevent", "catalog_stockmovement")
+APPEND_ONLY_TABLES = (
+    "core_auditevent",
+    "catalog_stockmovement",
+    "referrals_ledgertransaction",
+    "referrals_posting",
+)
 
 
 def _sqlite_up(table: str) -> list[str]:

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "shequn.catalog",
     "shequn.orders",
     "shequn.promotions",
+    "shequn.referrals",
     "shequn.shop",
     "shequn.console",
 ]

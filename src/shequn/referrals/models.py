@@ -1,0 +1,140 @@
+"""The ledger: accounts, balanced transactions, append-only postings.
+
+Every movement of money owed to or by someone — a sharer's commission, its release, a
+withdrawal, a payout, a refund's claw-back — is one ``LedgerTransaction`` whose ``Posting`` rows
+sum to zero. Postings and transactions are never updated or deleted (database triggers refuse
+it, raw SQL included); a correction is a new, reversing transaction.
+
+Sign: a posting's amount is what it adds to its account's balance (what the account holds). A
+commission accrued moves money from the chain's commission expense (which goes negative: what
+the chain has spent) to the sharer's pending account.
+
+``Account.balance_fen`` is kept by the same transaction that writes the postings, through a
+guarded UPDATE, and a CHECK holds every account that may not go negative at or above zero; a
+test recomputes every balance from the postings.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from shequn.catalog.models import chain_q
+from shequn.members.models import Member
+from shequn.orders.models import Order
+from shequn.org.models import OrgNode
+
+
+class AccountKind(models.TextChoices):
+    # the chain's
+    COMMISSION_EXPENSE = "commission_expense", "佣金费用"
+    PAYOUT_CLEARING = "payout_clearing", "提现出款"  # money that left to the sharers' wallets
+    # a sharer's
+    PENDING = "pending", "待结算"  # earned, frozen until fulfilment + the freeze period
+    AVAILABLE = "available", "可提现"
+    IN_FLIGHT = "in_flight", "提现中"
+    RECEIVABLE = "receivable", "待追回"  # below zero: what a claw-back could not take back
+
+
+# Accounts that may hold less than zero: the chain's own (they record what it spent or paid
+# out), and a sharer's receivable, the one explicit, flagged claw-back policy: a refund that
+# takes back more than the sharer still holds leaves the rest there as their debt. Pending,
+# available and in-flight never go below zero.
+MAY_GO_NEGATIVE = {
+    AccountKind.COMMISSION_EXPENSE,
+    AccountKind.PAYOUT_CLEARING,
+    AccountKind.RECEIVABLE,
+}
+
+
+class Account(models.Model):
+    chain = models.ForeignKey(OrgNode, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=24, choices=AccountKind.choices)
+    member = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_accounts"
+    )
+    balance_fen = models.BigIntegerField(default=0)
+    may_go_negative = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = "账户"
+        verbose_name_plural = "账户"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["chain", "kind", "member"], name="one_account_per_party_and_kind"
+            ),
+            models.UniqueConstraint(
+                fields=["chain", "kind"],
+                condition=models.Q(member__isnull=True),
+                name="one_chain_account_per_kind",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(may_go_negative=True) | models.Q(balance_fen__gte=0),
+                name="account_never_below_zero_unless_allowed",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}({self.member_id or 'chain'}): {self.balance_fen}"
+
+    @classmethod
+    def scope_q(cls, path: str) -> models.Q:
+        return chain_q(path)
+
+
+class TransactionKind(models.TextChoices):
+    ACCRUE = "accrue", "佣金入账"
+    UNFREEZE = "unfreeze", "佣金解冻"
+    REVERSE = "reverse", "退款追回"
+    WITHDRAW = "withdraw", "申请提现"
+    PAYOUT_SUCCEEDED = "payout_succeeded", "提现成功"
+    PAYOUT_FAILED = "payout_failed", "提现失败退回"
+    ADJUSTMENT = "adjustment", "人工调整"
+
+
+class LedgerTransaction(models.Model):
+    chain = models.ForeignKey(OrgNode, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=20, choices=TransactionKind.choices)
+    # Idempotency: the event that caused it ("accrue:order:12:sharer:7"); a retry finds it.
+    key = models.CharField(max_length=120, unique=True)
+    memo = models.CharField(max_length=200, blank=True)
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    member = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )  # the party it concerns
+    flagged = models.BooleanField(default=False)  # adjustments and claw-backs, for review
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "账务交易"
+        verbose_name_plural = "账务交易"
+
+    def __str__(self) -> str:
+        return self.key
+
+    @classmethod
+    def scope_q(cls, path: str) -> models.Q:
+        return chain_q(path)
+
+
+class Posting(models.Model):
+    transaction = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="postings"
+    )
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="postings")
+    amount_fen = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(amount_fen=0), name="posting_not_zero"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.amount_fen:+d}"
