@@ -16,6 +16,7 @@ from django.db import close_old_connections
 from shequn.orders.actions import sweep_expired_orders, sweep_unsubmitted_refunds
 from shequn.promotions.actions import sweep_group_buy_teams
 from shequn.promotions.calendar import materialize_schedules
+from shequn.referrals.actions import release_due_commissions
 
 logger = logging.getLogger("shequn.sweeper")
 
@@ -24,6 +25,7 @@ SWEEPS: list[tuple[str, Callable[..., int]]] = [
     ("orders.payment_timeout", sweep_expired_orders),
     ("promotions.group_buy_teams", sweep_group_buy_teams),
     ("promotions.weekly_calendar", materialize_schedules),
+    ("referrals.commission_release", release_due_commissions),
     ("orders.refund_submission", sweep_unsubmitted_refunds),
 ]
 

@@ -73,6 +73,7 @@ def test_worker_runs_the_sweep_and_a_second_run_finds_nothing(worker: Celery) ->
         "orders.payment_timeout": 0,
         "promotions.group_buy_teams": 0,
         "promotions.weekly_calendar": 0,
+        "referrals.commission_release": 0,
     }
     assert first.get(timeout=120) == {
         **idle,
@@ -98,5 +99,6 @@ def test_embedded_default_runs_tasks_in_process(chain) -> None:  # type: ignore[
         "orders.payment_timeout": 1,
         "promotions.group_buy_teams": 0,
         "promotions.weekly_calendar": 0,
+        "referrals.commission_release": 0,
         "orders.refund_submission": 0,
     }

@@ -71,6 +71,11 @@ from shequn.promotions.groupbuy import (
     release_group_buy,
     seat_payer,
 )
+from shequn.referrals.actions import (
+    accrue_order_commissions,
+    reverse_order_commissions,
+    start_freeze,
+)
 
 from . import flash_path
 from .models import (
@@ -744,6 +749,7 @@ def record_payment(
             if order.status == OrderStatus.PENDING_PAYMENT:
                 _mark_paid(order, report.succeeded_at)
                 seat_payer(order, timeutil.now())  # a group-buy order takes its team seat now
+                accrue_order_commissions(order)  # its sharer's commission, pending
                 outcome = "paid"
             else:  # closed (paid too late) or paid twice: keep the money's trace, give it back
                 outcome = "refund_required"
@@ -1000,6 +1006,7 @@ def verify_pickup(*, acting: Staff, store: OrgNode, code: str) -> Order:
                 for line in lines
             )
             record_audit(acting.user, "orders.picked_up", target=order, scope_path=store.path)
+            start_freeze(order, now)  # the sharer's commission is released after the freeze
             order.refresh_from_db()
             return order
     order.refresh_from_db()
@@ -1287,6 +1294,11 @@ def record_refund_result(
                 ).update(refunded_fen=F("refunded_fen") - refund.amount_fen)
             elif target == RefundStatus.SUCCEEDED:
                 _close_if_fully_refunded(refund.order, refund.payment)
+                reverse_order_commissions(
+                    refund.order,
+                    net_paid_fen=_net_paid(refund.order),
+                    event_key=refund.out_refund_no,
+                )
             record_audit(
                 None,
                 f"orders.refund_{target.value}",
@@ -1298,6 +1310,20 @@ def record_refund_result(
             provider, report.notification_id, outcome=outcome, out_trade_no=refund.order.number
         )
     return outcome
+
+
+def _net_paid(order: Order) -> int:
+    """What the order's payment brought in, less what was refunded of it (a duplicate payment,
+    marked refund_required, was never the order's)."""
+    payments = order.payments.filter(refund_required=False)
+    paid = payments.aggregate(total=Sum("amount_fen"))["total"] or 0
+    refunded = (
+        Refund.objects.filter(payment__in=payments, status=RefundStatus.SUCCEEDED).aggregate(
+            total=Sum("amount_fen")
+        )["total"]
+        or 0
+    )
+    return int(paid - refunded)
 
 
 def _close_if_fully_refunded(order: Order, payment: Payment) -> None:

@@ -35,6 +35,8 @@ class Perm(StrEnum):
     FULFIL_ORDERS = "fulfil_orders"  # verify pickup codes at the counter (核销)
     PUSH_CARDS = "push_cards"  # push product cards into the groups in scope
     MANAGE_PROMOTIONS = "manage_promotions"  # flash sales, group-buys, coupons (HQ)
+    MANAGE_COMMISSIONS = "manage_commissions"  # commission rules (HQ)
+    APPROVE_SHARERS = "approve_sharers"  # approve sharers' applications (HQ or their store)
 
 
 _ALL = frozenset(Perm)
@@ -43,6 +45,8 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
     Role.HQ_OPERATOR: frozenset(
         {
             Perm.MANAGE_PROMOTIONS,
+            Perm.MANAGE_COMMISSIONS,
+            Perm.APPROVE_SHARERS,
             Perm.PUSH_CARDS,
             Perm.MANAGE_CATALOG,
             Perm.MANAGE_STOCK,
@@ -72,6 +76,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
     ),
     Role.STORE_MANAGER: frozenset(
         {
+            Perm.APPROVE_SHARERS,
             Perm.PUSH_CARDS,
             Perm.MANAGE_STOCK,
             Perm.VIEW_ORDERS,

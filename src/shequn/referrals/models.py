@@ -138,3 +138,113 @@ class Posting(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} {self.amount_fen:+d}"
+
+
+# --- sharers and their commission -------------------------------------------------------------
+class SharerStatus(models.TextChoices):
+    PENDING = "pending", "待审核"
+    APPROVED = "approved", "已通过"
+    REJECTED = "rejected", "未通过"
+    SUSPENDED = "suspended", "已暂停"
+
+
+class Sharer(models.Model):
+    """A member who shares for commission (推客/拓客). No fee, ever. ``parent`` is the sharer who
+    brought them in: level 2 is as deep as a chain goes (deeper is illegal pyramid selling),
+    and recruiting sharers earns nothing by itself — only sales do."""
+
+    member = models.OneToOneField(Member, on_delete=models.PROTECT, related_name="sharer")
+    chain = models.ForeignKey(OrgNode, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(
+        max_length=12, choices=SharerStatus.choices, default=SharerStatus.PENDING
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    applied_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "推客"
+        verbose_name_plural = "推客"
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(parent=models.F("id")), name="sharer_not_own_parent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"推客 {self.member_id}"
+
+    @classmethod
+    def scope_q(cls, path: str) -> models.Q:
+        return chain_q(path)
+
+
+class CommissionRule(models.Model):
+    """A commission rate: for one product, else a category, else a product role, else the
+    chain's default (no target). Level 2 (the sharer's parent) is optional; the two together
+    never exceed 100 %."""
+
+    chain = models.ForeignKey(OrgNode, on_delete=models.PROTECT, related_name="+")
+    product = models.ForeignKey(
+        "catalog.Product", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    category = models.ForeignKey(
+        "catalog.Category", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    pyramid_role = models.CharField(max_length=20, blank=True)
+    level1_bp = models.PositiveIntegerField("一级佣金(万分比)")
+    level2_bp = models.PositiveIntegerField("二级佣金(万分比)", default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "佣金规则"
+        verbose_name_plural = "佣金规则"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(level1_bp__lte=10_000)
+                & models.Q(level2_bp__lte=10_000 - models.F("level1_bp")),
+                name="commission_rates_within_100_percent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.level1_bp / 100:.2f}% / {self.level2_bp / 100:.2f}%"
+
+
+class CommissionStatus(models.TextChoices):
+    PENDING = "pending", "冻结中"
+    AVAILABLE = "available", "可提现"
+    HELD = "held", "待审核"  # a fraud signal: kept out of the sweep until a person decides
+
+
+class OrderCommission(models.Model):
+    """One sharer's commission on one order (level 1 or 2), with the date it may be released:
+    set at fulfilment (+ the freeze period), swept when due."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="commissions")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
+    level = models.PositiveSmallIntegerField()
+    rate_bp = models.PositiveIntegerField()  # the blended rate over the order's lines
+    base_fen = models.PositiveIntegerField()  # what the order paid when it was accrued
+    accrued_fen = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=12, choices=CommissionStatus.choices, default=CommissionStatus.PENDING
+    )
+    hold_reason = models.CharField(max_length=100, blank=True)
+    unfreeze_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "unfreeze_at"], name="commission_due_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "member"], name="one_commission_per_sharer"),
+            models.CheckConstraint(condition=models.Q(level__in=[1, 2]), name="two_levels_at_most"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} → {self.member_id} L{self.level}"

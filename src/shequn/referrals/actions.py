@@ -1,0 +1,259 @@
+"""Referral actions: sharers apply and are approved, HQ sets commission rules, and the order's
+life moves its commission through the ledger (``commission.py``):
+
+    paid                     → accrue level 1 (the order's sharer) and level 2 (their parent)
+    handed over (pickup)     → release date = now + the freeze period
+    release date passed      → the sweep moves it to available
+    refunded (any amount)    → claw back down to the rate on what is left paid
+
+The hooks are called inside the orders' own exactly-once transitions, so each runs once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from django.db import transaction
+
+from shequn.catalog.models import Category, Product
+from shequn.core import timeutil
+from shequn.core.audit import record_audit
+from shequn.core.errors import InvalidInput, NotFound, RuleViolation
+from shequn.members.models import Member
+from shequn.orders.models import Order
+from shequn.org.models import Staff
+from shequn.org.roles import Perm
+from shequn.org.scoping import require_perm
+
+from . import commission
+from .models import (
+    CommissionRule,
+    CommissionStatus,
+    OrderCommission,
+    Sharer,
+    SharerStatus,
+)
+
+logger = logging.getLogger(__name__)
+FREEZE_PERIOD = timedelta(days=7)  # after handover: the return window, then withdrawable
+MAX_LEVELS = 2  # deeper chains are illegal pyramid selling (禁止传销条例)
+
+
+# --- sharers ----------------------------------------------------------------------------------
+def apply_as_sharer(*, member: Member, invited_by: Member | None = None) -> Sharer:
+    """A member asks to become a sharer (free). ``invited_by``, an approved sharer of the same
+    chain, becomes their level-2 parent; inviting earns nothing by itself."""
+    parent = None
+    if invited_by is not None:
+        if invited_by.pk == member.pk:
+            raise InvalidInput("不能邀请自己", code="self_referral")
+        parent = Sharer.objects.filter(
+            member=invited_by, chain_id=member.chain_id, status=SharerStatus.APPROVED
+        ).first()
+        if parent is None:
+            raise NotFound("邀请人不是本连锁的推客", code="unknown_sharer")
+    sharer, created = Sharer.objects.get_or_create(
+        member=member, defaults={"chain_id": member.chain_id, "parent": parent}
+    )
+    if not created and sharer.status == SharerStatus.REJECTED:
+        Sharer.objects.filter(pk=sharer.pk, status=SharerStatus.REJECTED).update(
+            status=SharerStatus.PENDING, decided_at=None, decided_by=None
+        )
+        sharer.refresh_from_db()
+    return sharer
+
+
+def decide_sharer(*, acting: Staff, sharer: Sharer, approve: bool) -> Sharer:
+    """HQ or the sharer's home store approves or rejects an application."""
+    require_perm(acting, Perm.APPROVE_SHARERS)
+    if sharer.chain_id != acting.node.chain_id or not sharer.member.home_store.is_within(
+        acting.node
+    ):
+        raise NotFound("推客不存在")
+    target = SharerStatus.APPROVED if approve else SharerStatus.REJECTED
+    with transaction.atomic():
+        if not Sharer.objects.filter(pk=sharer.pk, status=SharerStatus.PENDING).update(
+            status=target, decided_at=timeutil.now(), decided_by=acting.user
+        ):
+            raise RuleViolation("该申请已处理", code="already_decided")
+        record_audit(
+            acting.user,
+            f"referrals.sharer_{target.value}",
+            target=sharer,
+            scope_path=sharer.member.home_store.path,
+        )
+    sharer.refresh_from_db()
+    return sharer
+
+
+# --- rules ------------------------------------------------------------------------------------
+def set_commission_rule(
+    *,
+    acting: Staff,
+    rates_bp: Sequence[int],
+    product: Product | None = None,
+    category: Category | None = None,
+    pyramid_role: str = "",
+) -> CommissionRule:
+    """A rate for a product, a category, a product role or (none of them) the chain's default:
+    ``rates_bp`` is level 1, or level 1 and level 2, in basis points (1,000 = 10 %)."""
+    require_perm(acting, Perm.MANAGE_COMMISSIONS)
+    rates = list(rates_bp)
+    if len(rates) > MAX_LEVELS:
+        raise InvalidInput(
+            "最多两级分佣: 三级及以上的多层级分佣属于违法传销, 不能设置", code="too_many_levels"
+        )
+    if not rates or any(type(r) is not int or r < 0 for r in rates):
+        raise InvalidInput("佣金比例须为非负整数(万分比)", code="invalid_rate")
+    if sum(rates) > commission.MAX_RATE_BP:
+        raise InvalidInput("各级佣金合计不能超过 100%", code="invalid_rate")
+    targets = [t for t in (product, category, pyramid_role or None) if t is not None]
+    if len(targets) > 1:
+        raise InvalidInput("一条规则只能针对商品、类目或商品角色之一", code="invalid_target")
+    chain_id = acting.node.chain_id
+    if (product is not None and product.chain_id != chain_id) or (
+        category is not None and category.chain_id != chain_id
+    ):
+        raise NotFound("商品或类目不存在")
+    from shequn.catalog.models import PyramidRole
+
+    if pyramid_role and pyramid_role not in PyramidRole.values:
+        raise InvalidInput(f"未知的商品角色: {pyramid_role}", code="invalid_target")
+    with transaction.atomic():
+        rule = CommissionRule.objects.create(
+            chain_id=chain_id,
+            product=product,
+            category=category,
+            pyramid_role=pyramid_role,
+            level1_bp=rates[0],
+            level2_bp=rates[1] if len(rates) > 1 else 0,
+        )
+        record_audit(
+            acting.user,
+            "referrals.commission_rule_set",
+            target=rule,
+            scope_path=acting.node.path,
+            details={"rates_bp": rates},
+        )
+    return rule
+
+
+def _rates_for_order(order: Order) -> tuple[int, int]:
+    """(level 1, level 2) in basis points for the order, blended over its lines by their totals:
+    for each line the newest rule for its product, else category, else product role, else the
+    chain's default."""
+    rules = list(CommissionRule.objects.filter(chain_id=order.chain_id).order_by("-id"))
+    if not rules:
+        return 0, 0
+    weighted_1 = weighted_2 = 0
+    for line in order.lines.select_related("sku__product"):
+        product = line.sku.product
+        rule = (
+            next((r for r in rules if r.product_id == product.pk), None)
+            or next(
+                (r for r in rules if r.category_id and r.category_id == product.category_id), None
+            )
+            or next(
+                (r for r in rules if r.pyramid_role and r.pyramid_role == product.pyramid_role),
+                None,
+            )
+            or next(
+                (r for r in rules if not (r.product_id or r.category_id or r.pyramid_role)), None
+            )
+        )
+        if rule is None:
+            continue
+        weighted_1 += rule.level1_bp * line.line_total_fen
+        weighted_2 += rule.level2_bp * line.line_total_fen
+    subtotal = max(1, order.subtotal_fen)
+    return weighted_1 // subtotal, weighted_2 // subtotal  # lines without a rule earn 0
+
+
+# --- the order's life (called by orders.actions inside its own transitions) -------------------
+def accrue_order_commissions(order: Order) -> list[OrderCommission]:
+    """The order was paid: its approved sharer earns level 1, their approved parent level 2."""
+    if order.sharer_id is None:
+        return []
+    sharer = (
+        Sharer.objects.filter(member_id=order.sharer_id, status=SharerStatus.APPROVED)
+        .select_related("parent__member")
+        .first()
+    )
+    if sharer is None or order.sharer_id == order.member_id:
+        return []
+    level1, level2 = _rates_for_order(order)
+    chain = [(1, sharer.member, level1)]
+    parent = sharer.parent
+    if (
+        parent is not None
+        and parent.status == SharerStatus.APPROVED
+        and level2
+        and parent.member_id not in (order.member_id, sharer.member_id)  # no self, no cycle
+    ):
+        chain.append((2, parent.member, level2))
+    made = []
+    for level, member, rate in chain:
+        amount = commission.accrue(
+            order=order, sharer=member, net_paid_fen=order.total_fen, rate_bp=rate
+        )
+        if amount:
+            made.append(
+                OrderCommission.objects.create(
+                    order=order,
+                    member=member,
+                    level=level,
+                    rate_bp=rate,
+                    base_fen=order.total_fen,
+                    accrued_fen=amount,
+                )
+            )
+    return made
+
+
+def start_freeze(order: Order, handed_over_at: datetime) -> None:
+    """The order was handed over: its commissions become withdrawable after the freeze."""
+    OrderCommission.objects.filter(order=order, unfreeze_at__isnull=True).update(
+        unfreeze_at=handed_over_at + FREEZE_PERIOD
+    )
+
+
+def reverse_order_commissions(order: Order, *, net_paid_fen: int, event_key: str) -> int:
+    """A refund succeeded: every commission on the order comes down to its rate on what is left
+    paid. Returns the fen clawed back."""
+    back = 0
+    for row in OrderCommission.objects.filter(order=order).select_related("member"):
+        back += commission.reverse(
+            order=order,
+            sharer=row.member,
+            net_paid_fen=net_paid_fen,
+            rate_bp=row.rate_bp,
+            event_key=event_key,
+        )
+    return back
+
+
+def release_due_commissions(
+    *, now: datetime | None = None, batch: int = 500, pause_s: float = 0.0
+) -> int:
+    """The sweep: commissions past their freeze become withdrawable, each once (a conditional
+    status change in the same transaction as the ledger's unfreeze)."""
+    now = now or timeutil.now()
+    released = 0
+    due = list(
+        OrderCommission.objects.filter(status=CommissionStatus.PENDING, unfreeze_at__lte=now)
+        .select_related("order", "member")
+        .order_by("unfreeze_at", "id")[:batch]
+    )
+    for row in due:
+        with transaction.atomic():
+            if OrderCommission.objects.filter(pk=row.pk, status=CommissionStatus.PENDING).update(
+                status=CommissionStatus.AVAILABLE
+            ):
+                commission.unfreeze(order=row.order, sharer=row.member)
+                released += 1
+        if pause_s:
+            time.sleep(pause_s)
+    return released
