@@ -26,6 +26,8 @@ from shequn.promotions.models import (
     GroupBuyTeam,
     PromotionSchedule,
 )
+from shequn.referrals.actions import apply_as_sharer, decide_sharer
+from shequn.referrals.models import Sharer
 from shequn.shop.actions import push_product_card
 from tests.conftest import Chain, build_chain, make_group, make_sku, staff_code
 from tests.orders.test_pickup import pay
@@ -57,6 +59,7 @@ class World:
     foreign_group_buy: GroupBuy  # another chain's group-buy
     foreign_coupon: CouponTemplate  # another chain's coupon template
     foreign_schedule: PromotionSchedule  # another chain's weekly schedule
+    sharer_b: Sharer  # member B, an approved sharer of store B
 
 
 def build_world() -> World:
@@ -164,6 +167,8 @@ def build_world() -> World:
         per_order_limit=1,
         chain_quota=10,
     )
+    sharer_b = apply_as_sharer(member=joined_b.member)
+    decide_sharer(acting=chain.manager_b, sharer=sharer_b, approve=True)
     return World(
         chain=chain,
         group_a=group_a,
@@ -186,4 +191,5 @@ def build_world() -> World:
         foreign_group_buy=foreign_group_buy,
         foreign_coupon=foreign_coupon,
         foreign_schedule=foreign_schedule,
+        sharer_b=sharer_b,
     )

@@ -129,6 +129,7 @@ def _register_routers() -> None:
     from shequn.org.api import audit_router, auth_router
     from shequn.org.api import router as org
     from shequn.promotions.api import router as promotions
+    from shequn.referrals.api import router as referrals
     from shequn.shop.api import member_router
     from shequn.shop.api import router as shop
 
@@ -145,6 +146,7 @@ def _register_routers() -> None:
     api.add_router("/shop", shop)
     api.add_router("/member", member_router)
     api.add_router("/promotions", promotions)
+    api.add_router("/referrals", referrals)
 
 
 _register_routers()

@@ -47,6 +47,7 @@ def path_ids(world: World) -> dict[str, int]:
         "team_id": world.team_b.pk,
         "template_id": world.foreign_coupon.pk,
         "schedule_id": world.foreign_schedule.pk,
+        "sharer_id": world.sharer_b.pk,
     }
 
 
@@ -152,6 +153,11 @@ def write_bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
             "group_ids": [world.group_b.pk],
         },
         ("POST", "/api/promotions/schedules/{schedule_id}/stop"): {},
+        ("POST", "/api/referrals/sharers/{sharer_id}/decision"): {"approve": False},
+        ("POST", "/api/referrals/rules"): {
+            "rates_bp": [100],
+            "product_id": world.foreign_product.pk,
+        },
         ("POST", "/api/shop/cards"): {
             "product_id": world.sku.product_id,
             "group_ids": [world.group_b.pk],

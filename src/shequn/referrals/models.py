@@ -248,3 +248,7 @@ class OrderCommission(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id} → {self.member_id} L{self.level}"
+
+    @classmethod
+    def scope_q(cls, path: str) -> models.Q:
+        return models.Q(order__store__path__startswith=path)

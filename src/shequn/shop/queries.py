@@ -310,3 +310,14 @@ def cart_discounts(
         order_discounts(member=member, lines=lines, coupon_id=coupon_id, now=now),
         (coupon_id),
     )
+
+
+def store_products(store: OrgNode) -> QuerySet[Product]:
+    """The active products this store stocks (what a sharer of the store shares)."""
+    return (
+        Product.objects.filter(
+            chain_id=store.chain_id, is_active=True, skus__stock_items__store=store
+        )
+        .distinct()
+        .order_by("name", "id")
+    )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import coupon_views, group_buy_views, views
+from . import coupon_views, group_buy_views, sharer_views, views
 
 app_name = "shop"
 
@@ -21,4 +21,7 @@ urlpatterns = [
     path("teams/<int:team_id>/", group_buy_views.team, name="team"),
     path("coupons/", coupon_views.coupons, name="coupons"),
     path("coupons/<int:template_id>/claim/", coupon_views.claim, name="claim_coupon"),
+    path("sharer/", sharer_views.sharer_home, name="sharer"),
+    path("sharer/apply/", sharer_views.sharer_apply, name="sharer_apply"),
+    path("sharer/withdraw/", sharer_views.sharer_withdraw, name="sharer_withdraw"),
 ]

@@ -113,6 +113,11 @@ def product(request: HttpRequest, product_id: int) -> HttpResponse:
             enter_store(request, group.store)
     if source is not None:
         remember_source(request, source)
+        if group is None and source.sharer_id and shopping_store(request, member) is None:
+            # A sharer's own link (no group): a newcomer shops at the sharer's store.
+            sharer = Member.objects.filter(pk=source.sharer_id).select_related("home_store")
+            if (found := sharer.first()) is not None:
+                enter_store(request, found.home_store)
     store = shopping_store(request, member)
     if store is None:
         raise NotFound("请从社群里的商品卡片或门店二维码进入")

@@ -1,0 +1,151 @@
+"""Referrals API for staff: sharers (list in scope, approve, reject), commission rules (HQ),
+commissions on orders in scope. Members use ``/api/member/...`` with their own token."""
+
+from datetime import datetime
+from typing import Literal
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+from ninja.pagination import LimitOffsetPagination, paginate
+
+from shequn.catalog.models import Category
+from shequn.catalog.queries import access_product
+from shequn.core.errors import NotFound
+from shequn.members.queries import phone_for
+from shequn.org.api import staff_of
+from shequn.org.scoping import within_node
+
+from . import actions
+from .models import CommissionRule, OrderCommission, Sharer
+from .queries import access_sharer, visible_commissions, visible_rules, visible_sharers
+
+router = Router(tags=["分销"])
+
+
+class SharerOut(Schema):
+    id: int
+    member_id: int
+    phone: str
+    home_store_id: int
+    status: str
+    parent_id: int | None
+    applied_at: datetime
+    decided_at: datetime | None
+
+
+def _sharer_out(request: HttpRequest, sharer: Sharer) -> dict[str, object]:
+    return {
+        "id": sharer.pk,
+        "member_id": sharer.member_id,
+        "phone": phone_for(staff_of(request), sharer.member),
+        "home_store_id": sharer.member.home_store_id,
+        "status": sharer.status,
+        "parent_id": sharer.parent_id,
+        "applied_at": sharer.applied_at,
+        "decided_at": sharer.decided_at,
+    }
+
+
+@router.get("/sharers", response=list[SharerOut], summary="推客(本辖区门店的会员)")
+@paginate(LimitOffsetPagination)
+def list_sharers(
+    request: HttpRequest,
+    status: Literal["pending", "approved", "rejected", "suspended"] | None = None,
+    store_id: int | None = None,
+) -> list[dict[str, object]]:
+    staff = staff_of(request)
+    sharers = visible_sharers(staff)
+    if status:
+        sharers = sharers.filter(status=status)
+    if store_id is not None:
+        sharers = within_node(sharers, staff, store_id, via="member__home_store")
+    return [_sharer_out(request, s) for s in sharers[:500]]
+
+
+class DecisionIn(Schema):
+    approve: bool
+
+
+@router.post("/sharers/{sharer_id}/decision", response=SharerOut, summary="审核推客申请")
+def decide(request: HttpRequest, sharer_id: int, payload: DecisionIn) -> dict[str, object]:
+    staff = staff_of(request)
+    sharer = actions.decide_sharer(
+        acting=staff, sharer=access_sharer(staff, sharer_id), approve=payload.approve
+    )
+    return _sharer_out(request, sharer)
+
+
+class RuleIn(Schema):
+    rates_bp: list[int] = Field(
+        ..., min_length=1, description="一级(, 二级)佣金, 万分比; 最多两级", examples=[[1000, 300]]
+    )
+    product_id: int | None = None
+    category_id: int | None = None
+    pyramid_role: str = ""
+
+
+class RuleOut(Schema):
+    id: int
+    product_id: int | None
+    category_id: int | None
+    pyramid_role: str
+    level1_bp: int
+    level2_bp: int
+    created_at: datetime
+
+
+@router.get("/rules", response=list[RuleOut], summary="佣金规则")
+@paginate(LimitOffsetPagination)
+def list_rules(request: HttpRequest) -> object:
+    return visible_rules(staff_of(request))
+
+
+@router.post("/rules", response={201: RuleOut}, summary="设置佣金规则(最多两级)")
+def create_rule(request: HttpRequest, payload: RuleIn) -> Status[CommissionRule]:
+    staff = staff_of(request)
+    category = None
+    if payload.category_id is not None:
+        category = Category.objects.filter(
+            pk=payload.category_id, chain_id=staff.node.chain_id
+        ).first()
+        if category is None:
+            raise NotFound("类目不存在")
+    rule = actions.set_commission_rule(
+        acting=staff,
+        rates_bp=payload.rates_bp,
+        product=access_product(staff, payload.product_id) if payload.product_id else None,
+        category=category,
+        pyramid_role=payload.pyramid_role,
+    )
+    return Status(201, rule)
+
+
+class CommissionOut(Schema):
+    id: int
+    order_id: int
+    order_number: str
+    store_id: int
+    member_id: int
+    level: int
+    rate_bp: int
+    accrued_fen: int
+    status: str
+    unfreeze_at: datetime | None
+
+    @staticmethod
+    def resolve_order_number(obj: OrderCommission) -> str:
+        return obj.order.number
+
+    @staticmethod
+    def resolve_store_id(obj: OrderCommission) -> int:
+        return obj.order.store_id
+
+
+@router.get("/commissions", response=list[CommissionOut], summary="订单佣金(本辖区门店)")
+@paginate(LimitOffsetPagination)
+def list_commissions(request: HttpRequest, store_id: int | None = None) -> object:
+    staff = staff_of(request)
+    rows = visible_commissions(staff).order_by("-id")
+    if store_id is not None:
+        rows = within_node(rows, staff, store_id, via="order__store")
+    return rows

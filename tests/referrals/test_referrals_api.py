@@ -1,0 +1,77 @@
+"""Referrals API: sharers listed and decided within the caller's stores (phones masked by
+role), commission rules set by HQ with at most two levels, commissions on orders in scope."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from shequn.members.models import Member
+from shequn.referrals.actions import apply_as_sharer
+from shequn.referrals.models import CommissionRule, SharerStatus
+from tests.conftest import Chain, client_for, make_sku, phone
+
+pytestmark = pytest.mark.django_db
+
+
+def post(chain: Chain, who: str, url: str, body: dict[str, Any]) -> Any:
+    return client_for(getattr(chain, who)).post(url, json.dumps(body), "application/json")
+
+
+def test_sharers_in_scope_and_decisions(chain: Chain) -> None:
+    a = apply_as_sharer(
+        member=Member.objects.create(chain=chain.hq, phone=phone(1), home_store=chain.store_a)
+    )
+    b = apply_as_sharer(
+        member=Member.objects.create(chain=chain.hq, phone=phone(2), home_store=chain.store_b)
+    )
+    mine = client_for(chain.manager_a).get("/api/referrals/sharers").json()["items"]
+    assert [s["id"] for s in mine] == [a.pk]
+    assert "****" not in mine[0]["phone"]  # a store manager may see phones
+    hq = client_for(chain.hq_operator).get("/api/referrals/sharers").json()["items"]
+    assert {s["id"] for s in hq} == {a.pk, b.pk}
+    assert all("****" in s["phone"] for s in hq)  # an HQ operator may not
+    refused = post(chain, "manager_a", f"/api/referrals/sharers/{b.pk}/decision", {"approve": True})
+    assert refused.status_code == 404
+    done = post(chain, "manager_a", f"/api/referrals/sharers/{a.pk}/decision", {"approve": True})
+    assert done.json()["status"] == SharerStatus.APPROVED
+    again = post(chain, "manager_a", f"/api/referrals/sharers/{a.pk}/decision", {"approve": False})
+    assert (again.status_code, again.json()["code"]) == (422, "already_decided")
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"rates_bp": [1000, 300, 100]}, 422, "too_many_levels"),
+        ({"rates_bp": [-5]}, 422, "invalid_rate"),
+        ({"rates_bp": [6000, 6000]}, 422, "invalid_rate"),
+        ({"rates_bp": []}, 422, None),
+        ({"rates_bp": [100], "product_id": 10**9}, 404, None),
+        ({"rates_bp": [100], "category_id": 10**9}, 404, None),
+    ],
+)
+def test_bad_rules_get_the_error_shape(
+    chain: Chain, body: dict[str, Any], status: int, code: str | None
+) -> None:
+    response = post(chain, "hq_operator", "/api/referrals/rules", body)
+    assert response.status_code == status, response.content
+    assert {"code", "message"} <= set(response.json())
+    if code:
+        assert response.json()["code"] == code
+    assert not CommissionRule.objects.exists()
+
+
+def test_rules_by_hq_only(chain: Chain) -> None:
+    sku = make_sku(chain)
+    made = post(
+        chain,
+        "hq_operator",
+        "/api/referrals/rules",
+        {"rates_bp": [800, 200], "product_id": sku.product_id},
+    )
+    assert made.status_code == 201, made.content
+    assert (made.json()["level1_bp"], made.json()["level2_bp"]) == (800, 200)
+    assert post(chain, "manager_a", "/api/referrals/rules", {"rates_bp": [100]}).status_code == 403
+    assert len(client_for(chain.hq_operator).get("/api/referrals/rules").json()["items"]) == 1
