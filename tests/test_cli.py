@@ -95,6 +95,9 @@ def test_seed_demo_then_token(tmp_path: Path) -> None:
         teams = db.execute("SELECT status, joined FROM promotions_groupbuyteam ORDER BY id")
         assert teams.fetchall() == [("succeeded", 3), ("forming", 2)]
         assert db.execute("SELECT count(*) FROM promotions_flashsale").fetchone() == (1,)
+        assert db.execute("SELECT count(*) FROM referrals_sharer").fetchone() == (20,)
+        (accrued,) = db.execute("SELECT count(*) FROM referrals_ordercommission").fetchone()
+        assert accrued > 0  # paid demo orders brought by sharers earned commission
     again = run("seed-demo", "--stores", "2", "--members", "300", tmp_path=tmp_path)
     assert again.returncode == 0
     assert "已存在" in again.stdout

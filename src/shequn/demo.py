@@ -390,6 +390,7 @@ def _seed_catalog_and_orders(
             posts_by_group.setdefault(post.group_id, []).append(post)
 
     buyers = list(Member.objects.filter(chain_id=admin.node.chain_id).order_by("?")[:orders])
+    sharers = _seed_sharers(admin, buyers[:20])
     placed = []
     for n, member in enumerate(buyers):
         group = rng.choice(groups_by_store[member.home_store_id])
@@ -399,7 +400,7 @@ def _seed_catalog_and_orders(
         ]
         source: dict[str, Any] = {
             "channel": rng.choice(OrderChannel.values),
-            "sharer": rng.choice(buyers) if rng.random() < 0.3 else None,
+            "sharer": rng.choice(sharers) if sharers and rng.random() < 0.3 else None,
         }
         if rng.random() < 0.5:  # half of them came through a card in their group
             post = rng.choice(posts_by_group[group.pk])
@@ -427,6 +428,21 @@ def _seed_catalog_and_orders(
     if buyers:
         _seed_promotions(admin, skus, buyers)
     return len(placed)
+
+
+def _seed_sharers(admin: Staff, members: list[Member]) -> list[Member]:
+    """Twenty approved sharers (推客), the first two levels deep, and a default commission of
+    10 % (level 1) and 3 % (level 2): the demo's paid orders then show up in their earnings."""
+    from shequn.referrals.actions import apply_as_sharer, decide_sharer, set_commission_rule
+
+    set_commission_rule(acting=admin, rates_bp=[1000, 300])
+    approved: list[Member] = []
+    for n, member in enumerate(members):
+        parent = approved[0] if approved and n % 4 == 0 else None
+        sharer = apply_as_sharer(member=member, invited_by=parent)
+        decide_sharer(acting=admin, sharer=sharer, approve=True)
+        approved.append(member)
+    return approved
 
 
 def _seed_promotions(admin: Staff, skus: list[Any], members: list[Member]) -> None:
