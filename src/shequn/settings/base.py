@@ -180,6 +180,8 @@ SHEQUN_WECHATPAY = {
 # WeChat checks it for H5 payments. Empty: the socket's peer (REMOTE_ADDR).
 SHEQUN_CLIENT_IP_HEADER = os.environ.get("SHEQUN_CLIENT_IP_HEADER", "")
 SHEQUN_SMS_BACKEND = os.environ.get("SHEQUN_SMS_BACKEND", "log")
+# The smallest withdrawal a sharer may ask for, in fen (¥10 by default).
+SHEQUN_MIN_WITHDRAWAL_FEN = int(os.environ.get("SHEQUN_MIN_WITHDRAWAL_FEN", "1000"))
 SHEQUN_PUBLIC_URL = os.environ.get("SHEQUN_PUBLIC_URL", "http://127.0.0.1:8000")
 
 # --- Celery (scale path) ----------------------------------------------------------------------

@@ -27,7 +27,7 @@ from .views import shop_page
 
 
 def min_withdrawal_fen() -> int:
-    return int(getattr(settings, "SHEQUN_MIN_WITHDRAWAL_FEN", 1000))
+    return int(settings.SHEQUN_MIN_WITHDRAWAL_FEN)
 
 
 @shop_page
