@@ -57,6 +57,7 @@ from shequn.org.scoping import require_perm
 from shequn.promotions.coupons import (
     Discounts,
     PricedLine,
+    instant_discounts_running,
     order_discounts,
     release_discounts,
     take_discounts,
@@ -424,7 +425,7 @@ def _place_flash_fast(
         quota_id is None
         or quantity > min(facts.per_order_limit, facts.per_member_limit)
         or total > MAX_ORDER_TOTAL_FEN
-        or flash_path.instant_discounts_may_apply(member.chain_id, now)
+        or instant_discounts_running(member.chain_id, now, for_promotions=True)
     ):
         return None
     order_values = {

@@ -43,8 +43,6 @@ from shequn.core.errors import RuleViolation
 from shequn.members.models import Member
 from shequn.org.models import OrgNode
 from shequn.promotions.models import (
-    CouponKind,
-    CouponTemplate,
     FlashSale,
     FlashSaleBuyer,
     FlashSaleQuota,
@@ -54,7 +52,6 @@ from shequn.promotions.models import (
 from .models import Order, OrderLine
 
 STATIC_TTL_S = 60.0  # a sale's immutable facts; a miss costs one SELECT
-INSTANT_TTL_S = 2.0  # "could an instant discount apply to a flash order in this chain?"
 
 
 @dataclass(frozen=True)
@@ -71,7 +68,6 @@ class SaleFacts:
 
 
 _facts: dict[int, tuple[float, SaleFacts | None]] = {}
-_instant: dict[int, tuple[float, bool]] = {}
 
 
 def sale_facts(sale_id: int) -> SaleFacts | None:
@@ -96,31 +92,11 @@ def sale_facts(sale_id: int) -> SaleFacts | None:
     return facts
 
 
-def instant_discounts_may_apply(chain_id: int, now: datetime) -> bool:
-    """Whether a running instant discount could apply to promotional lines in this chain (then
-    the general path prices the order). Cached for 2 s: a new template starts applying to
-    flash orders up to 2 s after its start, as if it had started 2 s later."""
-    hit = _instant.get(chain_id)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
-    may = CouponTemplate.objects.filter(
-        chain_id=chain_id,
-        kind=CouponKind.INSTANT,
-        applies_to_promotions=True,
-        cancelled_at__isnull=True,
-        starts_at__lte=now,
-        ends_at__gt=now,
-    ).exists()
-    _instant[chain_id] = (time.monotonic() + INSTANT_TTL_S, may)
-    return may
-
-
 def forget_cached_facts() -> None:
     """Tests that rewrite a sale's rows by hand call this; actions never need to."""
     from shequn.promotions.coupons import forget_running_instant_discounts
 
     _facts.clear()
-    _instant.clear()
     forget_running_instant_discounts()
 
 

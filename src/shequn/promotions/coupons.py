@@ -134,24 +134,31 @@ def usable_coupon(member: Member, coupon_id: object, now: datetime) -> Coupon:
 
 
 INSTANT_TTL_S = 2.0
-_running: dict[int, tuple[float, bool]] = {}
+_running: dict[tuple[int, bool], tuple[float, bool]] = {}
 
 
-def instant_discounts_running(chain_id: int, now: datetime) -> bool:
-    """Whether the chain has any instant discount running: one indexed EXISTS, remembered for
-    2 s per process so that the common case — none — costs an order no query at all. A new
-    template starts applying up to 2 s after its start, as if it had started 2 s later."""
-    hit = _running.get(chain_id)
+def instant_discounts_running(
+    chain_id: int, now: datetime, *, for_promotions: bool = False
+) -> bool:
+    """Whether the chain has any instant discount running (``for_promotions``: one that applies
+    to flash-sale and group-buy lines): one indexed EXISTS, remembered for 2 s per process so
+    that the common case — none — costs an order no query at all. A new template starts
+    applying up to 2 s after its start, as if it had started 2 s later."""
+    key = (chain_id, for_promotions)
+    hit = _running.get(key)
     if hit is not None and hit[0] > time.monotonic():
         return hit[1]
-    running = CouponTemplate.objects.filter(
+    templates = CouponTemplate.objects.filter(
         chain_id=chain_id,
         kind=CouponKind.INSTANT,
         cancelled_at__isnull=True,
         starts_at__lte=now,
         ends_at__gt=now,
-    ).exists()
-    _running[chain_id] = (time.monotonic() + INSTANT_TTL_S, running)
+    )
+    if for_promotions:
+        templates = templates.filter(applies_to_promotions=True)
+    running = templates.exists()
+    _running[key] = (time.monotonic() + INSTANT_TTL_S, running)
     return running
 
 
