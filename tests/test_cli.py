@@ -13,7 +13,17 @@ from pathlib import Path
 
 import pytest
 
-SUBCOMMANDS = ["demo", "serve", "sweep", "migrate", "seed-demo", "bootstrap", "token", "manage"]
+SUBCOMMANDS = [
+    "demo",
+    "serve",
+    "sweep",
+    "settle",
+    "migrate",
+    "seed-demo",
+    "bootstrap",
+    "token",
+    "manage",
+]
 
 
 def run(

@@ -4,6 +4,7 @@
     shequn serve           serve the platform (waitress, threads)
     shequn migrate         apply database migrations
     shequn sweep           act on due deadlines once (unpaid orders past their deadline)
+    shequn settle          settle sharers' commissions for a batch: withdraw and pay out
     shequn seed-demo       load the demo chain (--stores, --members, --reset)
     shequn bootstrap       create a chain and its first HQ admin on an empty database
     shequn token create    issue an API token for a staff account
@@ -208,6 +209,31 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_settle(args: argparse.Namespace) -> int:
+    from django.conf import settings
+
+    from shequn.org.models import NodeKind, OrgNode
+    from shequn.referrals.actions import run_settlement
+    from shequn.referrals.models import SettlementBatch
+
+    if args.pause_ms < 0:
+        return _fail("--pause-ms 不能为负")
+    label = (args.label or "").strip()
+    if not label or len(label) > 32:
+        return _fail("批次名称为 1-32 个字符, 如 2026-11")
+    chain = OrgNode.objects.filter(code=args.chain, kind=NodeKind.HQ).first()
+    if chain is None:
+        return _fail(f"没有代码为 {args.chain} 的连锁")
+    batch, _ = SettlementBatch.objects.get_or_create(chain=chain, label=label)
+    done = run_settlement(
+        batch, min_fen=settings.SHEQUN_MIN_WITHDRAWAL_FEN, pause_s=args.pause_ms / 1000
+    )
+    print(
+        f"结算批次 {label}: 提现 {done['withdrawn']} 人, 到账 {done['paid']} 笔, 失败退回 {done['failed']} 笔"
+    )
+    return 0
+
+
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     from django.db import transaction
 
@@ -347,6 +373,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--admin-name", default="总部管理员", help="管理员姓名")
     p.add_argument("--password", help="管理员密码 (不推荐在命令行中传入)")
     p.set_defaults(func=cmd_bootstrap)
+
+    p = sub.add_parser(
+        "settle",
+        help="佣金结算: 为推客提现并出款(可重复运行)",
+        description="把每位已通过审核的推客的可提现佣金(不低于最低提现额)提现并出款。"
+        "每个批次每位推客只结算一次; 中途被杀后再运行, 会完成剩下的部分。",
+    )
+    p.add_argument("label", help="批次名称, 如 2026-11")
+    p.add_argument("--chain", required=True, help="连锁代码 (总部节点的 code)")
+    p.add_argument("--pause-ms", type=int, default=0, help="每位推客之间暂停毫秒数")
+    p.set_defaults(func=cmd_settle)
 
     p = sub.add_parser("token", help="API 令牌", description="管理 API 令牌。")
     token_sub = p.add_subparsers(dest="token_command", metavar="操作", required=True)

@@ -16,12 +16,13 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from shequn.catalog.models import Category, Product
 from shequn.core import timeutil
 from shequn.core.audit import record_audit
 from shequn.core.errors import InvalidInput, NotFound, RuleViolation
+from shequn.core.faults import crash_point
 from shequn.members.models import Member
 from shequn.orders.models import Order
 from shequn.org.models import Staff
@@ -29,13 +30,19 @@ from shequn.org.roles import Perm
 from shequn.org.scoping import require_perm
 
 from . import commission
+from .ledger import sharer_account
 from .models import (
+    AccountKind,
     CommissionRule,
     CommissionStatus,
     OrderCommission,
+    Payout,
+    PayoutStatus,
+    SettlementBatch,
     Sharer,
     SharerStatus,
 )
+from .payouts import PayoutGateway, payout_gateway
 
 logger = logging.getLogger(__name__)
 FREEZE_PERIOD = timedelta(days=7)  # after handover: the return window, then withdrawable
@@ -257,3 +264,82 @@ def release_due_commissions(
         if pause_s:
             time.sleep(pause_s)
     return released
+
+
+# --- settlement ---------------------------------------------------------------------------------
+def open_settlement(*, acting: Staff, label: str) -> SettlementBatch:
+    """Start (or find) the batch named ``label`` for the caller's chain, e.g. "2026-11"."""
+    require_perm(acting, Perm.MANAGE_COMMISSIONS)
+    label = (label or "").strip()
+    if not label or len(label) > 32:
+        raise InvalidInput("批次名称为 1-32 个字符, 如 2026-11", code="invalid_label")
+    batch, _ = SettlementBatch.objects.get_or_create(
+        chain_id=acting.node.chain_id, label=label, defaults={"created_by": acting.user}
+    )
+    return batch
+
+
+def run_settlement(
+    batch: SettlementBatch,
+    *,
+    min_fen: int,
+    pause_s: float = 0.0,
+    gateway: PayoutGateway | None = None,
+) -> dict[str, int]:
+    """Withdraw every approved sharer's available balance (at least ``min_fen``) and pay it out.
+    Idempotent per (batch, sharer) and restartable: a sharer's withdrawal and its ``Payout`` row
+    are one transaction; a payout is asked of the gateway by its own number (the same number,
+    the same answer) and settled once (``settle_payout`` has one key for both outcomes)."""
+    gateway = gateway or payout_gateway()
+    withdrawn = paid = failed = 0
+    sharers = Sharer.objects.filter(
+        chain_id=batch.chain_id, status=SharerStatus.APPROVED
+    ).select_related("member")
+    for sharer in sharers.order_by("id"):
+        if Payout.objects.filter(batch=batch, member=sharer.member).exists():
+            continue
+        available = sharer_account(sharer.member, AccountKind.AVAILABLE).balance_fen
+        if available < min_fen:
+            continue
+        try:
+            with transaction.atomic():
+                withdrawal = commission.withdraw(
+                    sharer=sharer.member, amount_fen=available, request_key=f"batch:{batch.pk}"
+                )
+                Payout.objects.create(
+                    batch=batch,
+                    member=sharer.member,
+                    amount_fen=available,
+                    withdrawal=withdrawal,
+                    out_detail_no=f"P{batch.pk}M{sharer.member_id}"[:32],
+                )
+                crash_point("settlement.after_withdrawal")
+            withdrawn += 1
+        except IntegrityError:  # another runner took this sharer first
+            continue
+        if pause_s:
+            time.sleep(pause_s)
+    for payout in Payout.objects.filter(batch=batch, status=PayoutStatus.SUBMITTED).select_related(
+        "withdrawal__member", "member"
+    ):
+        result = gateway.transfer(
+            out_detail_no=payout.out_detail_no,
+            amount_fen=payout.amount_fen,
+            payee=str(payout.member_id),
+        )
+        with transaction.atomic():
+            if not Payout.objects.filter(pk=payout.pk, status=PayoutStatus.SUBMITTED).update(
+                status=PayoutStatus.SUCCEEDED if result.succeeded else PayoutStatus.FAILED,
+                failure_reason=result.reason[:200],
+                finished_at=timeutil.now(),
+            ):
+                continue
+            commission.settle_payout(withdrawal=payout.withdrawal, succeeded=result.succeeded)
+        paid += result.succeeded
+        failed += not result.succeeded
+        if pause_s:
+            time.sleep(pause_s)
+    SettlementBatch.objects.filter(pk=batch.pk, finished_at__isnull=True).update(
+        finished_at=timeutil.now()
+    )
+    return {"withdrawn": withdrawn, "paid": paid, "failed": failed}

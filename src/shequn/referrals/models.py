@@ -252,3 +252,75 @@ class OrderCommission(models.Model):
     @classmethod
     def scope_q(cls, path: str) -> models.Q:
         return models.Q(order__store__path__startswith=path)
+
+
+# --- settlement and payouts ---------------------------------------------------------------------
+class SettlementBatch(models.Model):
+    """One settlement run (e.g. a month): every approved sharer's withdrawable balance above the
+    minimum is withdrawn and paid out, at most once per sharer (``Payout`` is unique per batch
+    and sharer), and a run killed half-way finishes the rest when started again."""
+
+    chain = models.ForeignKey(OrgNode, on_delete=models.PROTECT, related_name="+")
+    label = models.CharField("批次", max_length=32)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "label"], name="one_batch_per_label"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @classmethod
+    def scope_q(cls, path: str) -> models.Q:
+        return chain_q(path)
+
+
+class PayoutStatus(models.TextChoices):
+    SUBMITTED = "submitted", "出款中"
+    SUCCEEDED = "succeeded", "已到账"
+    FAILED = "failed", "出款失败(已退回)"
+
+
+class Payout(models.Model):
+    batch = models.ForeignKey(SettlementBatch, on_delete=models.PROTECT, related_name="payouts")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
+    amount_fen = models.PositiveIntegerField()
+    withdrawal = models.OneToOneField(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="payout"
+    )
+    out_detail_no = models.CharField(max_length=32, unique=True)  # the transfer's own number
+    status = models.CharField(
+        max_length=12, choices=PayoutStatus.choices, default=PayoutStatus.SUBMITTED
+    )
+    failure_reason = models.CharField(max_length=200, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "member"], name="one_payout_per_batch"),
+        ]
+
+    def __str__(self) -> str:
+        return self.out_detail_no
+
+
+class SimulatedTransfer(models.Model):
+    """The local stand-in for the payout gateway's memory (demo and tests): the same transfer
+    number always gets the same answer, as the real gateway's does."""
+
+    out_detail_no = models.CharField(max_length=32, unique=True)
+    amount_fen = models.PositiveIntegerField()
+    result = models.CharField(max_length=8)  # SUCCESS or FAIL
+    fail_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.out_detail_no} {self.result}"
