@@ -74,6 +74,8 @@ from shequn.promotions.groupbuy import (
 )
 from shequn.referrals.actions import (
     accrue_order_commissions,
+    bind_customer,
+    bound_sharer,
     reverse_order_commissions,
     start_freeze,
 )
@@ -222,6 +224,8 @@ def place_order(
         raise InvalidInput("参团须指明拼团活动", code="invalid_team")
     if sharer is not None and (sharer.chain_id != member.chain_id or sharer.pk == member.pk):
         sharer = None  # no self-attribution; a foreign sharer is ignored, not trusted
+    if sharer is None:  # no fresh link: the sharer the customer is bound to, if any
+        sharer = bound_sharer(member, timeutil.now())
     quantities = _clean_lines(lines)
     now = timeutil.now()
     fingerprint = _fingerprint(
@@ -751,6 +755,7 @@ def record_payment(
                 _mark_paid(order, report.succeeded_at)
                 seat_payer(order, timeutil.now())  # a group-buy order takes its team seat now
                 accrue_order_commissions(order)  # its sharer's commission, pending
+                bind_customer(order, timeutil.now())  # per the chain's binding mode
                 outcome = "paid"
             else:  # closed (paid too late) or paid twice: keep the money's trace, give it back
                 outcome = "refund_required"

@@ -33,11 +33,14 @@ from . import commission
 from .ledger import sharer_account
 from .models import (
     AccountKind,
+    BindingMode,
     CommissionRule,
     CommissionStatus,
+    CustomerBinding,
     OrderCommission,
     Payout,
     PayoutStatus,
+    ReferralSettings,
     SettlementBatch,
     Sharer,
     SharerStatus,
@@ -343,3 +346,107 @@ def run_settlement(
         finished_at=timeutil.now()
     )
     return {"withdrawn": withdrawn, "paid": paid, "failed": failed}
+
+
+# --- bindings -------------------------------------------------------------------------------------
+MAX_BINDING_DAYS = 365
+
+
+def set_referral_settings(
+    *, acting: Staff, binding_mode: str, binding_days: int = 30
+) -> ReferralSettings:
+    """HQ chooses how customers stay with the sharer who brought them."""
+    require_perm(acting, Perm.MANAGE_COMMISSIONS)
+    if binding_mode not in BindingMode.values:
+        raise InvalidInput(f"未知的绑定方式: {binding_mode}", code="invalid_binding_mode")
+    if type(binding_days) is not int or not 1 <= binding_days <= MAX_BINDING_DAYS:
+        raise InvalidInput(f"绑定天数须在 1-{MAX_BINDING_DAYS} 之间", code="invalid_count")
+    with transaction.atomic():
+        row, _ = ReferralSettings.objects.update_or_create(
+            chain_id=acting.node.chain_id,
+            defaults={"binding_mode": binding_mode, "binding_days": binding_days},
+        )
+        forget_binding_modes()
+        record_audit(
+            acting.user,
+            "referrals.settings_changed",
+            target=row,
+            scope_path=acting.node.path,
+            details={"binding_mode": binding_mode, "binding_days": binding_days},
+        )
+    return row
+
+
+MODE_TTL_S = 2.0
+_modes: dict[int, tuple[float, str]] = {}
+
+
+def binding_mode(chain_id: int) -> str:
+    """The chain's binding mode, remembered for 2 s per process: with the default (none) an
+    order pays no query for bindings at all."""
+    hit = _modes.get(chain_id)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    mode = (
+        ReferralSettings.objects.filter(chain_id=chain_id)
+        .values_list("binding_mode", flat=True)
+        .first()
+        or BindingMode.NONE
+    )
+    _modes[chain_id] = (time.monotonic() + MODE_TTL_S, mode)
+    return mode
+
+
+def forget_binding_modes() -> None:
+    _modes.clear()
+
+
+def bound_sharer(member: Member, now: datetime) -> Member | None:
+    """The sharer a customer is bound to right now (their orders credit them), if any. With
+    the mode set back to "none", bindings made earlier stop counting."""
+    if binding_mode(member.chain_id) == BindingMode.NONE:
+        return None
+    binding = CustomerBinding.objects.filter(member=member).select_related("sharer").first()
+    if binding is None or (binding.expires_at is not None and binding.expires_at <= now):
+        return None
+    if not Sharer.objects.filter(member=binding.sharer, status=SharerStatus.APPROVED).exists():
+        return None
+    return binding.sharer
+
+
+def bind_customer(order: Order, now: datetime) -> None:
+    """After a paid order brought by a sharer: bind the customer per the chain's mode. The first
+    sharer keeps an active binding; an expired one passes to the new sharer."""
+    if order.sharer_id is None or order.sharer_id == order.member_id:
+        return
+    settings_row = ReferralSettings.objects.filter(chain_id=order.chain_id).first()
+    mode = settings_row.binding_mode if settings_row else BindingMode.NONE
+    if mode == BindingMode.NONE:
+        return
+    if mode == BindingMode.NEW_ONLY and (
+        Order.objects.filter(member_id=order.member_id, paid_at__isnull=False)
+        .exclude(pk=order.pk)
+        .exists()
+    ):
+        return  # not a new customer
+    expires = (
+        now + timedelta(days=settings_row.binding_days)
+        if settings_row is not None and mode == BindingMode.DAYS
+        else None
+    )
+    current = CustomerBinding.objects.filter(member_id=order.member_id).first()
+    if current is None:
+        try:
+            with transaction.atomic():
+                CustomerBinding.objects.create(
+                    member_id=order.member_id,
+                    sharer_id=order.sharer_id,
+                    bound_at=now,
+                    expires_at=expires,
+                )
+        except IntegrityError:
+            pass  # bound at the same moment by another order: that binding stands
+    elif current.expires_at is not None and current.expires_at <= now:
+        CustomerBinding.objects.filter(pk=current.pk, expires_at__lte=now).update(
+            sharer_id=order.sharer_id, bound_at=now, expires_at=expires
+        )

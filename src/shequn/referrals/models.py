@@ -324,3 +324,45 @@ class SimulatedTransfer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.out_detail_no} {self.result}"
+
+
+# --- attribution: a customer bound to the sharer who first brought them -------------------------
+class BindingMode(models.TextChoices):
+    NONE = "none", "不绑定(只认最近一次分享链接)"
+    DAYS = "days", "绑定 N 天"
+    PERMANENT = "permanent", "永久绑定"
+    NEW_ONLY = "new_only", "仅绑定新客(首单)"
+
+
+class ReferralSettings(models.Model):
+    """A chain's referral settings (CRMEB's binding modes). Without a row: no binding, a 7-day
+    freeze after handover."""
+
+    chain = models.OneToOneField(OrgNode, on_delete=models.PROTECT, related_name="+")
+    binding_mode = models.CharField(
+        max_length=12, choices=BindingMode.choices, default=BindingMode.NONE
+    )
+    binding_days = models.PositiveSmallIntegerField(default=30)
+
+    def __str__(self) -> str:
+        return f"{self.chain_id}: {self.binding_mode}"
+
+
+class CustomerBinding(models.Model):
+    """A customer bound to a sharer: their orders credit that sharer even without a fresh link
+    (a fresh link from another sharer wins for that order: last touch), until ``expires_at``."""
+
+    member = models.OneToOneField(Member, on_delete=models.PROTECT, related_name="binding")
+    sharer = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
+    bound_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)  # None: permanent
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(member=models.F("sharer")), name="no_self_binding"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} → {self.sharer_id}"
