@@ -753,9 +753,6 @@ def record_payment(
         else:
             if order.status == OrderStatus.PENDING_PAYMENT:
                 _mark_paid(order, report.succeeded_at)
-                seat_payer(order, timeutil.now())  # a group-buy order takes its team seat now
-                accrue_order_commissions(order)  # its sharer's commission, pending
-                bind_customer(order, timeutil.now())  # per the chain's binding mode
                 outcome = "paid"
             else:  # closed (paid too late) or paid twice: keep the money's trace, give it back
                 outcome = "refund_required"
@@ -770,6 +767,10 @@ def record_payment(
                 succeeded_at=report.succeeded_at,
                 refund_required=outcome == "refund_required",
             )
+            if outcome == "paid":  # what a payment sets going, the payment row written
+                seat_payer(order, timeutil.now())  # a group-buy order takes its team seat
+                accrue_order_commissions(order)  # its sharer's commission, pending
+                bind_customer(order, timeutil.now())  # per the chain's binding mode
             record_audit(
                 None,
                 "orders.paid" if outcome == "paid" else "orders.paid_needs_refund",

@@ -205,6 +205,7 @@ def accrue_order_commissions(order: Order) -> list[OrderCommission]:
     ):
         chain.append((2, parent.member, level2))
     made = []
+    suspicion = fraud_signal(order, sharer.member)
     for level, member, rate in chain:
         amount = commission.accrue(
             order=order, sharer=member, net_paid_fen=order.total_fen, rate_bp=rate
@@ -218,9 +219,86 @@ def accrue_order_commissions(order: Order) -> list[OrderCommission]:
                     rate_bp=rate,
                     base_fen=order.total_fen,
                     accrued_fen=amount,
+                    status=CommissionStatus.HELD if suspicion else CommissionStatus.PENDING,
+                    hold_reason=suspicion,
                 )
             )
     return made
+
+
+SAME_ADDRESS_ORDERS = 3  # other customers' orders to one address for one sharer, in a week
+REFUND_RATIO_MIN_ORDERS = 5
+REFUND_RATIO_HOLD = 0.5  # half of a sharer's orders in 30 days refunded
+
+
+def fraud_signal(order: Order, sharer: Member) -> str:
+    """Why this order's commission should wait for a person, or "" (the signals of the issue:
+    the sharer paid it themselves, many customers at one address, many refunds)."""
+    from shequn.members.models import ChannelIdentity, IdentityChannel
+    from shequn.orders.models import OrderStatus
+
+    openids = set(
+        ChannelIdentity.objects.filter(
+            member=sharer, channel=IdentityChannel.WECHAT_OPENID
+        ).values_list("value", flat=True)
+    )
+    if openids and order.payments.filter(payer_openid__in=openids).exists():
+        return "付款人是推客本人(同一微信)"
+    now = timeutil.now()
+    if order.delivery_address:
+        same_address = (
+            Order.objects.filter(
+                sharer=sharer,
+                delivery_address=order.delivery_address,
+                created_at__gte=now - timedelta(days=7),
+            )
+            .exclude(member_id=order.member_id)
+            .values("member_id")
+            .distinct()
+            .count()
+        )
+        if same_address >= SAME_ADDRESS_ORDERS:
+            return f"一周内 {same_address + 1} 位顾客使用同一收货地址"
+    recent = Order.objects.filter(
+        sharer=sharer, paid_at__isnull=False, created_at__gte=now - timedelta(days=30)
+    ).exclude(pk=order.pk)
+    total = recent.count()
+    if total >= REFUND_RATIO_MIN_ORDERS:
+        refunded = recent.filter(status=OrderStatus.REFUNDED).count()
+        if refunded / total >= REFUND_RATIO_HOLD:
+            return f"近 30 天退款率 {refunded * 100 // total}%"
+    return ""
+
+
+def review_commission(*, acting: Staff, row: OrderCommission, release: bool) -> OrderCommission:
+    """A person decides a held commission: release it (the sweep pays it out after the freeze)
+    or reject it (clawed back in full, once)."""
+    require_perm(acting, Perm.MANAGE_COMMISSIONS)
+    if row.order.chain_id != acting.node.chain_id:
+        raise NotFound("佣金记录不存在")
+    target = CommissionStatus.PENDING if release else CommissionStatus.REJECTED
+    with transaction.atomic():
+        if not OrderCommission.objects.filter(pk=row.pk, status=CommissionStatus.HELD).update(
+            status=target
+        ):
+            raise RuleViolation("该佣金不在待审核状态", code="not_held")
+        if not release:
+            commission.reverse(
+                order=row.order,
+                sharer=row.member,
+                net_paid_fen=0,
+                rate_bp=row.rate_bp,
+                event_key=f"review:{row.pk}",
+            )
+        record_audit(
+            acting.user,
+            "referrals.commission_released" if release else "referrals.commission_rejected",
+            target=row,
+            scope_path=row.order.store.path,
+            details={"hold_reason": row.hold_reason, "accrued_fen": row.accrued_fen},
+        )
+    row.refresh_from_db()
+    return row
 
 
 def start_freeze(order: Order, handed_over_at: datetime) -> None:

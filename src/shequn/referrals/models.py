@@ -220,6 +220,7 @@ class CommissionStatus(models.TextChoices):
     PENDING = "pending", "冻结中"
     AVAILABLE = "available", "可提现"
     HELD = "held", "待审核"  # a fraud signal: kept out of the sweep until a person decides
+    REJECTED = "rejected", "审核未通过(已追回)"
 
 
 class OrderCommission(models.Model):
