@@ -43,6 +43,10 @@ from shequn.org.roles import Perm, has_perm
 from shequn.org.scoping import access_node, acting_staff, require_perm, scoped, within_node
 from shequn.promotions.calendar import week_calendar
 from shequn.promotions.queries import visible_schedules
+from shequn.referrals.actions import decide_sharer, review_commission
+from shequn.referrals.exports import statement_workbook
+from shequn.referrals.models import CommissionStatus, OrderCommission, SharerStatus
+from shequn.referrals.queries import access_sharer, visible_commissions, visible_sharers
 from shequn.shop.actions import push_product_card
 from shequn.shop.links import Source, product_link
 from shequn.shop.models import GroupPost
@@ -543,3 +547,78 @@ def promotion_calendar(request: HttpRequest) -> HttpResponse:
             "schedules": visible_schedules(staff).filter(stopped_at__isnull=True),
         },
     )
+
+
+@staff_view
+def referrals(request: HttpRequest) -> HttpResponse:
+    """分销: applications to approve, commissions held for review, the month's commissions."""
+    staff = _staff(request)
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        target = request.POST.get("id", "")
+        if not target.isdigit():
+            raise InvalidInput("缺少记录编号")
+        if action in ("approve", "reject"):
+            decide_sharer(
+                acting=staff,
+                sharer=access_sharer(staff, int(target)),
+                approve=action == "approve",
+            )
+            messages.success(request, "已审核推客申请")
+        elif action in ("release", "withhold"):
+            row = visible_commissions(staff).filter(pk=int(target)).first()
+            if row is None:
+                raise InvalidInput("佣金记录不存在")
+            review_commission(acting=staff, row=row, release=action == "release")
+            messages.success(request, "已处理待审核佣金")
+        else:
+            raise InvalidInput("未知的操作")
+        return redirect("console:referrals")
+    month = _month(request)
+    return render(
+        request,
+        "console/referrals.html",
+        {
+            "applications": visible_sharers(staff).filter(status=SharerStatus.PENDING)[:100],
+            "held": visible_commissions(staff).filter(status=CommissionStatus.HELD)[:100],
+            "rows": _month_commissions(staff, month)[:300],
+            "month": month,
+            "can_review": has_perm(staff.role, Perm.MANAGE_COMMISSIONS),
+            "can_approve": has_perm(staff.role, Perm.APPROVE_SHARERS),
+        },
+    )
+
+
+def _month(request: HttpRequest) -> str:
+    raw = request.GET.get("month", "") or f"{local_today():%Y-%m}"
+    try:
+        date.fromisoformat(f"{raw}-01")
+    except ValueError:
+        raise InvalidInput("月份格式应为 YYYY-MM", code="invalid_month") from None
+    return raw
+
+
+def _month_commissions(staff: Staff, month: str) -> QuerySet[OrderCommission]:
+    first = date.fromisoformat(f"{month}-01")
+    after = (first + timedelta(days=32)).replace(day=1)
+    start, _ = local_day_bounds(first)
+    end, _ = local_day_bounds(after)
+    return (
+        visible_commissions(staff)
+        .filter(created_at__gte=start, created_at__lt=end)
+        .select_related("order__store", "member")
+        .order_by("created_at", "id")
+    )
+
+
+@staff_view
+def referrals_export(request: HttpRequest) -> HttpResponse:
+    """The month's commission statement as Excel (up to 50,000 rows)."""
+    staff = _staff(request)
+    month = _month(request)
+    response = HttpResponse(
+        statement_workbook(staff, _month_commissions(staff, month)[:50_000]),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+    response["Content-Disposition"] = f'attachment; filename="commissions-{month}.xlsx"'
+    return response

@@ -4,15 +4,9 @@ masked exactly as the console shows them to this role."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable
-from datetime import datetime
 
-from openpyxl import Workbook
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
-
-from shequn.core import timeutil
+from shequn.core.excel import local, workbook
 from shequn.core.money import fen_to_yuan
 from shequn.members.queries import phone_for
 from shequn.org.models import Staff
@@ -36,23 +30,11 @@ COLUMNS = (
 )
 
 
-def _local(moment: datetime | None) -> datetime | None:
-    """Excel has no time zones: write the Shanghai wall-clock time."""
-    return timeutil.to_local(moment).replace(tzinfo=None) if moment else None
-
-
 def orders_workbook(staff: Staff, orders: Iterable[Order]) -> bytes:
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "订单"
-    sheet.append([title for title, _ in COLUMNS])
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for index, (_, width) in enumerate(COLUMNS, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
-    for order in orders:
-        sheet.append(
+    return workbook(
+        "订单",
+        COLUMNS,
+        (
             [
                 order.number,
                 order.store.name,
@@ -64,19 +46,12 @@ def orders_workbook(staff: Staff, orders: Iterable[Order]) -> bytes:
                 order.get_channel_display(),
                 order.source_group.name if order.source_group else "",
                 order.content_ref,
-                _local(order.created_at),
-                _local(order.paid_at),
-                _local(order.fulfilled_at),
+                local(order.created_at),
+                local(order.paid_at),
+                local(order.fulfilled_at),
             ]
-        )
-    for row in sheet.iter_rows(min_row=2):
-        for cell in row:
-            if cell.data_type == "f":  # a name starting with "=" is text, never a formula
-                cell.data_type = "s"
-        row[4].number_format = '"¥"#,##0.00'
-        for cell in row[10:13]:
-            cell.number_format = "yyyy-mm-dd hh:mm"
-    sheet.freeze_panes = "A2"
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+            for order in orders
+        ),
+        money_columns=(4,),
+        time_columns=(10, 11, 12),
+    )

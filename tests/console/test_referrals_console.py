@@ -1,0 +1,62 @@
+"""The console's 分销 page: applications and held commissions in scope, decided by the roles
+that may; the month's commissions as an Excel statement."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from openpyxl import load_workbook
+
+from shequn.members.models import ChannelIdentity, IdentityChannel
+from shequn.referrals.actions import apply_as_sharer, set_commission_rule
+from shequn.referrals.models import CommissionStatus, OrderCommission, Sharer, SharerStatus
+from tests.conftest import Chain, client_for, make_sku
+from tests.referrals.test_commission_lifecycle import approved_sharer, member
+from tests.referrals.test_fraud_holds import paid_through
+
+pytestmark = pytest.mark.django_db
+
+
+def test_applications_in_scope_are_approved_from_the_console(chain: Chain) -> None:
+    mine = apply_as_sharer(member=member(chain, 1))
+    theirs = apply_as_sharer(member=member(chain, 2, store=chain.store_b))
+    page = client_for(chain.manager_a).get("/referrals/").content.decode()
+    assert f'name="id" value="{mine.pk}"' in page
+    assert f'name="id" value="{theirs.pk}"' not in page
+    client_for(chain.manager_a).post("/referrals/", {"action": "approve", "id": mine.pk})
+    assert Sharer.objects.get(pk=mine.pk).status == SharerStatus.APPROVED
+    refused = client_for(chain.manager_a).post(
+        "/referrals/", {"action": "approve", "id": theirs.pk}
+    )
+    assert refused.status_code in (302, 404)
+    assert Sharer.objects.get(pk=theirs.pk).status == SharerStatus.PENDING
+
+
+def test_held_commissions_are_released_by_hq_and_exported(chain: Chain) -> None:
+    sku = make_sku(chain, price_fen=3990, stock={chain.store_a: 20})
+    set_commission_rule(acting=chain.hq_operator, rates_bp=[1000])
+    sharer = approved_sharer(chain, 1)
+    ChannelIdentity.objects.create(
+        chain=chain.hq, member=sharer, channel=IdentityChannel.WECHAT_OPENID, value="o-s"
+    )
+    held = paid_through(chain, sku, sharer, member(chain, 10), "a", payer_openid="o-s")
+    paid_through(chain, sku, sharer, member(chain, 11), "b")
+    row = OrderCommission.objects.get(order=held)
+    page = client_for(chain.manager_a).get("/referrals/").content.decode()
+    assert "付款人是推客本人" in page
+    assert 'value="release"' not in page  # a store manager sees it, HQ decides
+    client_for(chain.hq_operator).post("/referrals/", {"action": "release", "id": row.pk})
+    assert OrderCommission.objects.get(pk=row.pk).status == CommissionStatus.PENDING
+
+    export = client_for(chain.hq_operator).get("/referrals/export.xlsx")
+    assert export.status_code == 200
+    sheet = load_workbook(io.BytesIO(export.content)).active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:3] == ("推客手机", "层级", "订单号")
+    assert len(rows) == 3
+    assert {r[6] for r in rows[1:]} == {3.99}  # commission in yuan, as numbers
+    assert all("****" in str(r[0]) for r in rows[1:])  # HQ operators see masked phones
+    bad = client_for(chain.hq_operator).get("/referrals/", {"month": "2026-13"})
+    assert bad.status_code == 422
