@@ -27,6 +27,8 @@ PUBLIC = {
     ("POST", "/api/join"),
     ("POST", "/api/join/leave"),
     ("POST", "/api/member/orders"),  # the member's own token; place_order checks the store
+    ("GET", "/api/member/earnings"),  # the member's own ledger
+    ("POST", "/api/member/withdrawals"),
 }
 LIST_FILTERS = ("store_id", "group_id", "node_id", "sku_id")
 

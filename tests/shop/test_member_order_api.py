@@ -69,3 +69,45 @@ def test_bad_tokens_and_bodies_write_nothing(chain: Chain) -> None:
         assert refused.status_code == status, (bad, refused.content)
         assert {"code", "message"} <= set(refused.json())
     assert not Order.objects.exists()
+
+
+def test_a_sharer_reads_earnings_and_withdraws_by_token(chain: Chain) -> None:
+    from shequn.referrals.actions import apply_as_sharer, decide_sharer
+    from shequn.referrals.ledger import chain_account, sharer_account
+    from shequn.referrals.ledger import post as post_ledger
+    from shequn.referrals.models import AccountKind, LedgerTransaction
+
+    member = member_no(chain, 1)
+    token = sign_member(member.pk)
+    client = Client()
+    plain = client.get("/api/member/earnings", HTTP_X_MEMBER_TOKEN=token).json()
+    assert (plain["status"], plain["available_fen"]) == ("none", 0)
+    decide_sharer(acting=chain.manager_a, sharer=apply_as_sharer(member=member), approve=True)
+    post_ledger(
+        chain_id=chain.hq.pk,
+        kind="adjustment",
+        key="seed",
+        legs=[
+            (chain_account(chain.hq.pk, AccountKind.COMMISSION_EXPENSE), -3000),
+            (sharer_account(member, AccountKind.AVAILABLE), 3000),
+        ],
+    )
+
+    def withdraw(amount: object, key: str = "w1") -> Any:
+        body = json.dumps({"amount_fen": amount, "request_key": key})
+        return client.post(
+            "/api/member/withdrawals", body, "application/json", HTTP_X_MEMBER_TOKEN=token
+        )
+
+    for amount, status in ((999, 422), (3001, 422), ("20", 422), (-5, 422)):
+        refused = withdraw(amount, key=f"bad{amount}")
+        assert refused.status_code == status, (amount, refused.content)
+        assert {"code", "message"} <= set(refused.json())
+    assert not LedgerTransaction.objects.filter(kind="withdraw").exists()
+    done = withdraw(2000)
+    assert done.status_code == 201, done.content
+    assert (done.json()["available_fen"], done.json()["in_flight_fen"]) == (1000, 2000)
+    again = withdraw(2000)  # the same request again: no second withdrawal
+    assert again.json()["in_flight_fen"] == 2000
+    assert LedgerTransaction.objects.filter(kind="withdraw").count() == 1
+    assert Client().get("/api/member/earnings").status_code == 401
