@@ -16,12 +16,13 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from shequn.catalog.models import Category, Product
 from shequn.core import timeutil
 from shequn.core.audit import record_audit
-from shequn.core.errors import InvalidInput, NotFound, RuleViolation
+from shequn.core.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
 from shequn.core.faults import crash_point
 from shequn.members.models import Member
 from shequn.orders.models import Order
@@ -37,6 +38,7 @@ from .models import (
     CommissionRule,
     CommissionStatus,
     CustomerBinding,
+    LedgerTransaction,
     OrderCommission,
     Payout,
     PayoutStatus,
@@ -345,6 +347,19 @@ def release_due_commissions(
         if pause_s:
             time.sleep(pause_s)
     return released
+
+
+# --- withdrawals ------------------------------------------------------------------------------
+def request_withdrawal(*, member: Member, amount_fen: int, request_key: str) -> LedgerTransaction:
+    """A sharer asks for part of what they may withdraw (the sharer page and the member API):
+    approved sharers only, at least the minimum, never more than available; the same request
+    key asked twice withdraws once."""
+    if not Sharer.objects.filter(member=member, status=SharerStatus.APPROVED).exists():
+        raise PermissionDenied("只有审核通过的推客可以提现", code="not_a_sharer")
+    minimum = settings.SHEQUN_MIN_WITHDRAWAL_FEN
+    if type(amount_fen) is int and amount_fen < minimum:
+        raise InvalidInput(f"最低提现 {minimum / 100:.2f} 元", code="below_min_withdrawal")
+    return commission.withdraw(sharer=member, amount_fen=amount_fen, request_key=request_key)
 
 
 # --- settlement ---------------------------------------------------------------------------------

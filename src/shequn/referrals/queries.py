@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 
 from shequn.core.errors import NotFound
 from shequn.members.models import Member
@@ -13,7 +13,15 @@ from shequn.org.roles import Perm
 from shequn.org.scoping import scoped
 
 from .ledger import sharer_account
-from .models import AccountKind, CommissionRule, LedgerTransaction, OrderCommission, Sharer
+from .models import (
+    AccountKind,
+    CommissionRule,
+    LedgerTransaction,
+    OrderCommission,
+    Posting,
+    Sharer,
+    TransactionKind,
+)
 
 
 @dataclass(frozen=True)
@@ -26,13 +34,13 @@ class Earnings:
 
 
 def earnings(member: Member) -> Earnings:
-    paid_out = sum(
-        -posting.amount_fen
-        for txn in LedgerTransaction.objects.filter(
-            member=member, kind="payout_succeeded"
-        ).prefetch_related("postings__account")
-        for posting in txn.postings.all()
-        if posting.account.kind == AccountKind.IN_FLIGHT
+    paid_out = -(
+        Posting.objects.filter(
+            transaction__member=member,
+            transaction__kind=TransactionKind.PAYOUT_SUCCEEDED,
+            account__kind=AccountKind.IN_FLIGHT,
+        ).aggregate(total=Sum("amount_fen"))["total"]
+        or 0
     )
     return Earnings(
         pending_fen=sharer_account(member, AccountKind.PENDING).balance_fen,

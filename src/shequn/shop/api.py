@@ -3,14 +3,13 @@ pushed), and orders for members (``X-Member-Token``), flash sales and group-buys
 
 from datetime import datetime
 
-from django.conf import settings
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 from ninja.security import APIKeyHeader
 
 from shequn.catalog.queries import access_product
-from shequn.core.errors import DomainError, InvalidInput, NotFound, PermissionDenied
+from shequn.core.errors import DomainError, NotFound
 from shequn.groups.codes import unsign_member
 from shequn.members.models import Member
 from shequn.orders.actions import LineRequest, place_order
@@ -18,8 +17,8 @@ from shequn.org.api import staff_of
 from shequn.org.models import OrgNode
 from shequn.org.roles import Perm
 from shequn.org.scoping import scoped, within_node
-from shequn.referrals import commission
-from shequn.referrals.models import Sharer, SharerStatus
+from shequn.referrals.actions import request_withdrawal
+from shequn.referrals.models import Sharer
 from shequn.referrals.queries import earnings
 
 from . import actions
@@ -198,15 +197,9 @@ class WithdrawalIn(Schema):
 @member_router.post("/withdrawals", response={201: EarningsOut}, summary="推客申请提现")
 def member_withdraw(request: HttpRequest, payload: WithdrawalIn) -> Status[dict[str, object]]:
     """同一 request_key 重试不会重复提现; 金额不能低于最低提现额, 也不能超过可提现余额。"""
-    member: Member = request.auth  # type: ignore[attr-defined]
-    if not Sharer.objects.filter(member=member, status=SharerStatus.APPROVED).exists():
-        raise PermissionDenied("只有审核通过的推客可以提现", code="not_a_sharer")
-    if payload.amount_fen < settings.SHEQUN_MIN_WITHDRAWAL_FEN:
-        raise InvalidInput(
-            f"最低提现 {settings.SHEQUN_MIN_WITHDRAWAL_FEN / 100:.2f} 元",
-            code="below_min_withdrawal",
-        )
-    commission.withdraw(
-        sharer=member, amount_fen=payload.amount_fen, request_key=payload.request_key
+    request_withdrawal(
+        member=request.auth,  # type: ignore[attr-defined]
+        amount_fen=payload.amount_fen,
+        request_key=payload.request_key,
     )
     return Status(201, member_earnings(request))

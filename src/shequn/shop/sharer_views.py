@@ -15,8 +15,7 @@ from django.views.decorators.http import require_POST
 from shequn.core.errors import InvalidInput
 from shequn.core.money import yuan_to_fen
 from shequn.orders.models import OrderChannel
-from shequn.referrals import commission
-from shequn.referrals.actions import apply_as_sharer
+from shequn.referrals.actions import apply_as_sharer, request_withdrawal
 from shequn.referrals.models import Sharer, SharerStatus
 from shequn.referrals.queries import earnings, orders_brought, withdrawals
 
@@ -24,10 +23,6 @@ from .links import Source, product_link
 from .queries import store_products
 from .session import logged_in_member, member_view, shopping_store
 from .views import shop_page
-
-
-def min_withdrawal_fen() -> int:
-    return int(settings.SHEQUN_MIN_WITHDRAWAL_FEN)
 
 
 @shop_page
@@ -47,7 +42,7 @@ def sharer_home(request: HttpRequest) -> HttpResponse:
                 (product, request.build_absolute_uri(product_link(product.pk, source)))
                 for product in store_products(store)[:30]
             ],
-            min_withdrawal_fen=min_withdrawal_fen(),
+            min_withdrawal_fen=settings.SHEQUN_MIN_WITHDRAWAL_FEN,
             request_key=uuid.uuid4().hex,
         )
     return render(request, "shop/sharer.html", context)
@@ -66,19 +61,14 @@ def sharer_apply(request: HttpRequest) -> HttpResponse:
 @shop_page
 @member_view
 def sharer_withdraw(request: HttpRequest) -> HttpResponse:
-    member = logged_in_member(request)
-    if not Sharer.objects.filter(member=member, status=SharerStatus.APPROVED).exists():
-        raise InvalidInput("只有审核通过的推客可以提现", code="not_a_sharer")
     try:
         amount = yuan_to_fen(request.POST.get("amount", ""))
     except (ValueError, TypeError):
         raise InvalidInput("请输入提现金额, 如 12.50", code="invalid_amount") from None
-    if amount < min_withdrawal_fen():
-        raise InvalidInput(
-            f"最低提现 {min_withdrawal_fen() / 100:.2f} 元", code="below_min_withdrawal"
-        )
-    commission.withdraw(
-        sharer=member, amount_fen=amount, request_key=request.POST.get("request_key", "")[:40]
+    request_withdrawal(
+        member=logged_in_member(request),
+        amount_fen=amount,
+        request_key=request.POST.get("request_key", "")[:40],
     )
     messages.success(request, f"已申请提现 ¥{amount / 100:.2f}, 到账后显示为已提现")
     return redirect("shop:sharer")
