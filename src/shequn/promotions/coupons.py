@@ -22,21 +22,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection
 from django.db.models import F
 
 from shequn.core.errors import NotFound, RuleViolation
 from shequn.members.models import Member
 from shequn.orders.models import Order
 
+from .limits import claim_within_limit
 from .models import Coupon, CouponHolder, CouponKind, CouponTemplate, InstantDiscountUse
 
-_HOLDER = CouponHolder._meta.db_table
-_TAKE_SQL = (
-    f"INSERT INTO {_HOLDER} (template_id, member_id, taken) VALUES (%s, %s, 1)"  # noqa: S608
-    f" ON CONFLICT (template_id, member_id) DO UPDATE SET taken = {_HOLDER}.taken + 1"
-    f" WHERE {_HOLDER}.taken + 1 <= %s"
-)
+
+def _take_one(template: CouponTemplate, member_id: int) -> bool:
+    """One more of ``template`` for the member, within its per-member limit."""
+    return claim_within_limit(
+        CouponHolder,
+        owner="template_id",
+        counter="taken",
+        owner_id=template.pk,
+        member_id=member_id,
+        quantity=1,
+        limit=template.per_member_limit,
+    )
 
 
 @dataclass(frozen=True)
@@ -220,10 +226,8 @@ def take_discounts(discounts: Discounts, *, order: Order, now: datetime) -> str 
             return "coupon_used"
     if discounts.instant is not None:
         template = discounts.instant
-        with connection.cursor() as cursor:
-            cursor.execute(_TAKE_SQL, [template.pk, order.member_id, template.per_member_limit])
-            if cursor.rowcount != 1:
-                return "instant_discount_gone"
+        if not _take_one(template, order.member_id):
+            return "instant_discount_gone"
         if not CouponTemplate.objects.filter(pk=template.pk, issued__lt=F("total_quantity")).update(
             issued=F("issued") + 1
         ):
@@ -254,10 +258,8 @@ def release_discounts(order: Order) -> None:
 def claim_coupon(*, member: Member, template: CouponTemplate, now: datetime) -> Coupon | str:
     """Inside a transaction: put one coupon of ``template`` in the member's wallet, or say why
     not (``coupon_member_limit``, ``coupon_sold_out``; the caller rolls back)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_TAKE_SQL, [template.pk, member.pk, template.per_member_limit])
-        if cursor.rowcount != 1:
-            return "coupon_member_limit"
+    if not _take_one(template, member.pk):
+        return "coupon_member_limit"
     if not CouponTemplate.objects.filter(pk=template.pk, issued__lt=F("total_quantity")).update(
         issued=F("issued") + 1
     ):

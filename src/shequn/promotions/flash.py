@@ -19,6 +19,7 @@ from shequn.core import timeutil
 from shequn.core.errors import NotFound, RuleViolation
 from shequn.org.models import OrgNode
 
+from .limits import claim_within_limit
 from .models import FlashSale, FlashSaleBuyer, FlashSaleQuota, QuotaScope
 
 _SALE = FlashSale._meta.db_table
@@ -31,11 +32,6 @@ _OFFER_SQL = (
     f" FROM {_SALE} s LEFT JOIN {_QUOTA} q ON q.sale_id = s.id"
     f" AND (q.store_id = %s OR q.store_id IS NULL)"
     f" WHERE s.id = %s AND s.chain_id = %s"
-)
-_CLAIM_MEMBER_SQL = (
-    f"INSERT INTO {_BUYER} (sale_id, member_id, bought) VALUES (%s, %s, %s)"  # noqa: S608
-    f" ON CONFLICT (sale_id, member_id) DO UPDATE SET bought = {_BUYER}.bought + excluded.bought"
-    f" WHERE {_BUYER}.bought + excluded.bought <= %s"
 )
 _CLAIM_QUOTA_SQL = f"UPDATE {_QUOTA} SET sold = sold + %s WHERE id = %s AND sold + %s <= quota"  # noqa: S608
 # PostgreSQL: the quota and the shelf in one statement, so the hot quota row is locked for one
@@ -107,12 +103,17 @@ def claim_flash(
     transaction must then roll back: a counter may already have moved). With ``store_id`` the
     shelf's units are reserved too (the order's only line), in the same statement on PostgreSQL.
     """
+    if not claim_within_limit(
+        FlashSaleBuyer,
+        owner="sale_id",
+        counter="bought",
+        owner_id=offer.sale_id,
+        member_id=member_id,
+        quantity=quantity,
+        limit=offer.per_member_limit,
+    ):
+        return "flash_member_limit"
     with connection.cursor() as cursor:
-        cursor.execute(
-            _CLAIM_MEMBER_SQL, [offer.sale_id, member_id, quantity, offer.per_member_limit]
-        )
-        if cursor.rowcount != 1:
-            return "flash_member_limit"
         if store_id is not None and connection.vendor == "postgresql":
             cursor.execute(
                 _CLAIM_QUOTA_AND_STOCK_SQL,

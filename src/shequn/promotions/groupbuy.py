@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from shequn.core import timeutil
@@ -26,6 +26,7 @@ from shequn.members.models import Member
 from shequn.orders.models import Order, Refund
 from shequn.org.models import OrgNode
 
+from .limits import claim_within_limit
 from .models import (
     GroupBuy,
     GroupBuyBuyer,
@@ -35,12 +36,6 @@ from .models import (
     TeamStatus,
 )
 
-_BUYER = GroupBuyBuyer._meta.db_table
-_CLAIM_MEMBER_SQL = (
-    f"INSERT INTO {_BUYER} (campaign_id, member_id, bought) VALUES (%s, %s, %s)"  # noqa: S608
-    f" ON CONFLICT (campaign_id, member_id) DO UPDATE SET bought = {_BUYER}.bought"
-    f" + excluded.bought WHERE {_BUYER}.bought + excluded.bought <= %s"
-)
 REROUTE_CANDIDATES = 5  # open teams tried before the payer starts a new one
 
 
@@ -104,13 +99,16 @@ def group_buy_offer(
 def hold_seat(offer: GroupBuyOffer, *, order: Order, quantity: int) -> bool:
     """Inside ``place_order``'s transaction: claim the member's limit (a guarded upsert) and
     hold a seat request. False when the member is over the limit (the caller rolls back)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _CLAIM_MEMBER_SQL,
-            [offer.campaign_id, order.member_id, quantity, offer.per_member_limit],
-        )
-        if cursor.rowcount != 1:
-            return False
+    if not claim_within_limit(
+        GroupBuyBuyer,
+        owner="campaign_id",
+        counter="bought",
+        owner_id=offer.campaign_id,
+        member_id=order.member_id,
+        quantity=quantity,
+        limit=offer.per_member_limit,
+    ):
+        return False
     GroupBuySeat.objects.create(
         campaign_id=offer.campaign_id,
         order=order,
