@@ -18,6 +18,7 @@ SUBCOMMANDS = [
     "serve",
     "sweep",
     "settle",
+    "book-commissions",
     "migrate",
     "seed-demo",
     "bootstrap",

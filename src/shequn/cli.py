@@ -5,6 +5,7 @@
     shequn migrate         apply database migrations
     shequn sweep           act on due deadlines once (unpaid orders past their deadline)
     shequn settle          settle sharers' commissions for a batch: withdraw and pay out
+    shequn book-commissions  book every paid, attributed order's commission still missing
     shequn seed-demo       load the demo chain (--stores, --members, --reset)
     shequn bootstrap       create a chain and its first HQ admin on an empty database
     shequn token create    issue an API token for a staff account
@@ -234,6 +235,29 @@ def cmd_settle(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_book_commissions(args: argparse.Namespace) -> int:
+    from shequn.org.models import NodeKind, OrgNode
+    from shequn.referrals.bulk import book_commissions
+
+    if args.chunk < 1:
+        return _fail("--chunk 须为正整数")
+    chain = OrgNode.objects.filter(code=args.chain, kind=NodeKind.HQ).first()
+    if chain is None:
+        return _fail(f"没有代码为 {args.chain} 的连锁")
+    progress, update = _progress_printer()
+    with progress:
+        done = book_commissions(
+            chain_id=chain.pk,
+            chunk=args.chunk,
+            progress=lambda seen, total: update("佣金入账(订单)", seen, total),
+        )
+    print(
+        f"检查订单 {done.orders_seen} 笔, 新入账佣金 {done.commissions} 笔"
+        f" 共 {done.booked_fen / 100:.2f} 元, 其中待审核 {done.held} 笔"
+    )
+    return 0
+
+
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     from django.db import transaction
 
@@ -384,6 +408,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chain", required=True, help="连锁代码 (总部节点的 code)")
     p.add_argument("--pause-ms", type=int, default=0, help="每位推客之间暂停毫秒数")
     p.set_defaults(func=cmd_settle)
+
+    p = sub.add_parser(
+        "book-commissions",
+        help="补记佣金: 为已支付、有推客的订单批量入账尚未入账的佣金(可重复运行)",
+        description="按与支付时相同的规则(商品/类目/角色/默认比例, 两级, 风控待审核)为尚未入账的"
+        "已支付推客订单批量记账, 用于导入的历史订单或补账。每批订单一个事务; 重复运行不会重复入账。",
+    )
+    p.add_argument("--chain", required=True, help="连锁代码 (总部节点的 code)")
+    p.add_argument("--chunk", type=int, default=20_000, help="每个事务处理的订单数 (默认 20000)")
+    p.set_defaults(func=cmd_book_commissions)
 
     p = sub.add_parser("token", help="API 令牌", description="管理 API 令牌。")
     token_sub = p.add_subparsers(dest="token_command", metavar="操作", required=True)
