@@ -30,6 +30,7 @@ from shequn.members.models import Member
 from shequn.org import actions as org_actions
 from shequn.org.models import NodeKind, OrgNode, Staff
 from shequn.org.roles import Role
+from shequn.referrals.staff_rewards import book_recruitment_rewards
 
 DEMO_PASSWORD = "shequn-demo-2026"  # noqa: S105 - printed to the newcomer on purpose
 DEMO_MCHID, DEMO_APPID = "1900000001", "wxdemo0000000000"  # the simulated merchant
@@ -287,6 +288,14 @@ def seed_demo(
                     )
                 )
         RecruitmentReward.objects.bulk_create(reward_rows, batch_size=batch)
+        book_recruitment_rewards(  # the cashiers' rewards, in the ledger
+            list(
+                RecruitmentReward.objects.filter(store__in=store_nodes).select_related(
+                    "group", "staff"
+                )
+            ),
+            chain.pk,
+        )
         for group_id, count in counts.items():
             CustomerGroup.objects.filter(pk=group_id).update(member_count=count)
         record_audit(None, "demo.seeded", scope_path=chain.path, details={"members": members})

@@ -23,6 +23,7 @@ from shequn.members.models import Member
 from shequn.org.models import NodeKind, OrgNode, Staff
 from shequn.org.roles import Perm, Role
 from shequn.org.scoping import require_perm
+from shequn.referrals.staff_rewards import book_recruitment_reward
 
 from . import codes
 from .models import (
@@ -302,6 +303,7 @@ def join_group(
                             member_ordinal=ordinal,
                             amount_fen=recruitment_reward_fen(ordinal),
                         )
+                        book_recruitment_reward(reward)  # the money, in the same transaction
                 except IntegrityError:
                     reward = None
             record_audit(

@@ -79,6 +79,7 @@ from shequn.referrals.actions import (
     reverse_order_commissions,
     start_freeze,
 )
+from shequn.referrals.staff_rewards import accrue_group_owner_reward, reverse_group_owner_reward
 
 from . import flash_path
 from .models import (
@@ -770,6 +771,7 @@ def record_payment(
             if outcome == "paid":  # what a payment sets going, the payment row written
                 seat_payer(order, timeutil.now())  # a group-buy order takes its team seat
                 accrue_order_commissions(order)  # its sharer's commission, pending
+                accrue_group_owner_reward(order)  # the reward of the group it came from
                 bind_customer(order, timeutil.now())  # per the chain's binding mode
             record_audit(
                 None,
@@ -1301,10 +1303,12 @@ def record_refund_result(
                 ).update(refunded_fen=F("refunded_fen") - refund.amount_fen)
             elif target == RefundStatus.SUCCEEDED:
                 _close_if_fully_refunded(refund.order, refund.payment)
+                net_paid = _net_paid(refund.order)
                 reverse_order_commissions(
-                    refund.order,
-                    net_paid_fen=_net_paid(refund.order),
-                    event_key=refund.out_refund_no,
+                    refund.order, net_paid_fen=net_paid, event_key=refund.out_refund_no
+                )
+                reverse_group_owner_reward(
+                    refund.order, net_paid_fen=net_paid, event_key=refund.out_refund_no
                 )
             record_audit(
                 None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
 
@@ -18,21 +19,20 @@ class InsufficientBalance(RuleViolation):
     default_code = "insufficient_balance"
 
 
-def account(chain_id: int, kind: str, member: Member | None = None) -> Account:
-    """The chain's account of ``kind``, or ``member``'s; made on first use (race-safe)."""
-    found = Account.objects.filter(chain_id=chain_id, kind=kind, member=member).first()
+def account(
+    chain_id: int, kind: str, member: Member | None = None, staff: User | None = None
+) -> Account:
+    """The chain's account of ``kind``, or ``member``'s, or a staff member's (``staff``); made
+    on first use (race-safe)."""
+    party = {"chain_id": chain_id, "kind": kind, "member": member, "staff": staff}
+    found = Account.objects.filter(**party).first()
     if found is not None:
         return found
     try:
         with transaction.atomic():
-            return Account.objects.create(
-                chain_id=chain_id,
-                kind=kind,
-                member=member,
-                may_go_negative=kind in MAY_GO_NEGATIVE,
-            )
+            return Account.objects.create(**party, may_go_negative=kind in MAY_GO_NEGATIVE)
     except IntegrityError:  # made at the same moment by another request
-        return Account.objects.get(chain_id=chain_id, kind=kind, member=member)
+        return Account.objects.get(**party)
 
 
 def sharer_account(member: Member, kind: str) -> Account:
@@ -41,6 +41,10 @@ def sharer_account(member: Member, kind: str) -> Account:
 
 def chain_account(chain_id: int, kind: str) -> Account:
     return account(chain_id, kind)
+
+
+def staff_account(chain_id: int, user: User, kind: str = AccountKind.STAFF_EARNED) -> Account:
+    return account(chain_id, kind, staff=user)
 
 
 Leg = tuple[Account, int]
@@ -116,4 +120,5 @@ __all__ = [
     "chain_account",
     "post",
     "sharer_account",
+    "staff_account",
 ]

@@ -34,6 +34,10 @@ class AccountKind(models.TextChoices):
     AVAILABLE = "available", "可提现"
     IN_FLIGHT = "in_flight", "提现中"
     RECEIVABLE = "receivable", "待追回"  # below zero: what a claw-back could not take back
+    # staff rewards (cashiers' recruitment rewards, group owners' sales rewards), paid with payroll
+    REWARD_EXPENSE = "reward_expense", "员工奖励费用"  # the chain's
+    PAYROLL_CLEARING = "payroll_clearing", "员工奖励已发放"  # the chain's: paid with wages
+    STAFF_EARNED = "staff_earned", "员工奖励待发放"  # a staff member's
 
 
 # Accounts that may hold less than zero: the chain's own (they record what it spent or paid
@@ -44,6 +48,11 @@ MAY_GO_NEGATIVE = {
     AccountKind.COMMISSION_EXPENSE,
     AccountKind.PAYOUT_CLEARING,
     AccountKind.RECEIVABLE,
+    AccountKind.REWARD_EXPENSE,
+    AccountKind.PAYROLL_CLEARING,
+    # A group owner's reward clawed back after it was paid with wages is netted against the
+    # next month's: their earned balance may go below zero, and such a claw-back is flagged.
+    AccountKind.STAFF_EARNED,
 }
 
 
@@ -52,6 +61,13 @@ class Account(models.Model):
     kind = models.CharField(max_length=24, choices=AccountKind.choices)
     member = models.ForeignKey(
         Member, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_accounts"
+    )
+    staff = models.ForeignKey(  # a staff party's account (rewards), never with a member
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ledger_accounts",
     )
     balance_fen = models.BigIntegerField(default=0)
     may_go_negative = models.BooleanField(default=False)
@@ -65,8 +81,17 @@ class Account(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["chain", "kind"],
-                condition=models.Q(member__isnull=True),
+                condition=models.Q(member__isnull=True, staff__isnull=True),
                 name="one_chain_account_per_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["chain", "kind", "staff"],
+                condition=models.Q(staff__isnull=False),
+                name="one_staff_account_per_kind",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(member__isnull=True) | models.Q(staff__isnull=True),
+                name="account_has_one_party",
             ),
             models.CheckConstraint(
                 condition=models.Q(may_go_negative=True) | models.Q(balance_fen__gte=0),
@@ -90,6 +115,10 @@ class TransactionKind(models.TextChoices):
     PAYOUT_SUCCEEDED = "payout_succeeded", "提现成功"
     PAYOUT_FAILED = "payout_failed", "提现失败退回"
     ADJUSTMENT = "adjustment", "人工调整"
+    RECRUITMENT_REWARD = "recruitment_reward", "拉新奖励"
+    GROUP_OWNER_REWARD = "group_owner_reward", "群主奖励"
+    GROUP_OWNER_REVERSE = "group_owner_reverse", "群主奖励追回"
+    STAFF_REWARD_PAID = "staff_reward_paid", "员工奖励发放"
 
 
 class LedgerTransaction(models.Model):
@@ -104,6 +133,9 @@ class LedgerTransaction(models.Model):
     member = models.ForeignKey(
         Member, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )  # the party it concerns
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )  # or the staff party
     flagged = models.BooleanField(default=False)  # adjustments and claw-backs, for review
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -344,6 +376,9 @@ class ReferralSettings(models.Model):
         max_length=12, choices=BindingMode.choices, default=BindingMode.NONE
     )
     binding_days = models.PositiveSmallIntegerField(default=30)
+    # The group owner's reward on every paid order placed from their group (seed 000: owners
+    # who push products after an expert talk), on what was paid net of refunds. 0: none.
+    group_owner_bp = models.PositiveIntegerField("群主奖励(万分比)", default=0)
 
     def __str__(self) -> str:
         return f"{self.chain_id}: {self.binding_mode}"
