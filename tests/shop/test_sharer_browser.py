@@ -39,7 +39,12 @@ def test_a_sharer_copies_a_link_a_member_buys_the_sharer_sees_it(
 
     decide_sharer(acting=chain.manager_a, sharer=Sharer.objects.get(), approve=True)
     sharer.reload()
-    link = sharer.input_value(f".share-link[data-product='{sku.product_id}']")
+    card = sharer.locator(f".share-card[data-kind='product'][data-target='{sku.product_id}']")
+    link = card.locator(".share-link").input_value()
+    poster = card.locator(".poster-link").get_attribute("href")
+    png = sharer.request.get(f"{base}{poster}")
+    assert png.ok
+    assert png.headers["content-type"] == "image/png"
     assert sharer.inner_text("#earn-pending") == "¥0.00"
 
     buyer = phone_page(browser)

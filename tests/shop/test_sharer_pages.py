@@ -32,10 +32,11 @@ def test_apply_approve_share_and_withdraw(chain: Chain) -> None:
     sharer = Sharer.objects.get()
     decide_sharer(acting=chain.manager_a, sharer=sharer, approve=True)
     page = client.get("/m/sharer/").content.decode()
-    link = re.search(r'class="share-link" data-product="(\d+)"', page)
-    assert link is not None
-    assert int(link[1]) == sku.product_id
-    assert f"s={sharer.member_id}" in page
+    card = re.search(r'data-kind="product" data-target="(\d+)">.*?data-code="(\w+)"', page, re.S)
+    assert card is not None
+    assert int(card[1]) == sku.product_id
+    assert f"/m/s/{card[2]}/" in page  # the sharer's own short link, and its poster
+    assert f"/m/s/{card[2]}/poster.png" in page
 
     member = Member.objects.get(pk=sharer.member_id)
     post(

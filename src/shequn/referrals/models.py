@@ -402,3 +402,39 @@ class CustomerBinding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} → {self.sharer_id}"
+
+
+# --- share codes: the short code behind a share link and a poster's QR ---------------------------
+class ShareTargetKind(models.TextChoices):
+    PRODUCT = "product", "商品"
+    COUPON = "coupon", "优惠券"
+    GROUP_BUY = "group_buy", "拼团"
+
+
+SHARE_CODE_MAX = 32  # a WeChat mini-program code's ``scene`` holds at most 32 characters
+
+
+class ShareCode(models.Model):
+    """One sharer's link to one product, coupon or group-buy at one store: ``/m/s/<code>/``.
+    The code is what a poster's QR carries (short enough for a mini-program ``scene``); a scan
+    or click records the sharer as the member's last touch, and the order placed within the
+    attribution window stores the sharer and ``share:<code>``."""
+
+    code = models.CharField(max_length=SHARE_CODE_MAX, unique=True)
+    sharer = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="share_codes")
+    store = models.ForeignKey(OrgNode, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=12, choices=ShareTargetKind.choices)
+    target_id = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "分享码"
+        verbose_name_plural = "分享码"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sharer", "store", "kind", "target_id"], name="one_code_per_share_target"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code

@@ -221,7 +221,11 @@ def pay_staff_rewards(*, acting: Staff, label: str) -> dict[str, int]:
         if LedgerTransaction.objects.filter(key=key).exists():
             continue
         with transaction.atomic():
-            earned = Account.objects.select_for_update().select_related("staff").get(pk=earned.pk)
+            earned = (
+                Account.objects.select_for_update(of=("self",))
+                .select_related("staff")
+                .get(pk=earned.pk)
+            )
             if earned.balance_fen <= 0:
                 continue
             post(

@@ -5,23 +5,37 @@ requests. The money moves in ``referrals``; this page only shows it and asks."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from shequn.core.errors import InvalidInput
+from shequn.catalog.models import Product
+from shequn.core import timeutil
+from shequn.core.errors import InvalidInput, NotFound
 from shequn.core.money import yuan_to_fen
+from shequn.members.models import Member
 from shequn.orders.models import OrderChannel
+from shequn.org.models import OrgNode
 from shequn.referrals.actions import apply_as_sharer, request_withdrawal
-from shequn.referrals.models import Sharer, SharerStatus
+from shequn.referrals.models import ShareCode, Sharer, SharerStatus, ShareTargetKind
+from shequn.referrals.posters import render_poster
 from shequn.referrals.queries import earnings, orders_brought, withdrawals
+from shequn.referrals.sharing import (
+    ShareTarget,
+    describe_target,
+    find_share_code,
+    share_code,
+    sharer_still_approved,
+)
 
-from .links import Source, product_link
-from .queries import store_products
-from .session import logged_in_member, member_view, shopping_store
+from .links import Source
+from .queries import claimable_coupons, running_group_buys, store_products
+from .session import enter_store, logged_in_member, member_view, remember_source, shopping_store
 from .views import shop_page
 
 
@@ -33,19 +47,89 @@ def sharer_home(request: HttpRequest) -> HttpResponse:
     context: dict[str, object] = {"member": member, "sharer": sharer}
     if sharer is not None and sharer.status == SharerStatus.APPROVED:
         store = shopping_store(request, member) or member.home_store
-        source = Source(None, member.pk, "", OrderChannel.MOMENTS_SHARE)
         context.update(
             earnings=earnings(member),
             brought=orders_brought(member),
             withdrawals=withdrawals(member),
-            links=[
-                (product, request.build_absolute_uri(product_link(product.pk, source)))
-                for product in store_products(store)[:30]
-            ],
+            shares=_shares(request, member, store),
             min_withdrawal_fen=settings.SHEQUN_MIN_WITHDRAWAL_FEN,
             request_key=uuid.uuid4().hex,
         )
     return render(request, "shop/sharer.html", context)
+
+
+SHARE_LIMIT = 30  # products on the page; running coupons and group-buys are few
+
+
+def _shares(request: HttpRequest, member: Member, store: OrgNode) -> list[ShareRow]:
+    """Every product of the store, running coupon and group-buy, with the sharer's own link."""
+    now = timeutil.now()
+    targets = [
+        *((ShareTargetKind.GROUP_BUY, c.pk) for c in running_group_buys(store, now)),
+        *((ShareTargetKind.COUPON, t.pk) for t in claimable_coupons(store.chain_id, now)),
+        *((ShareTargetKind.PRODUCT, p.pk) for p in store_products(store)[:SHARE_LIMIT]),
+    ]
+    rows = []
+    for kind, target_id in targets:
+        share = share_code(sharer=member, store=store, kind=kind, target_id=target_id)
+        rows.append(
+            ShareRow(
+                share=share,
+                target=describe_target(kind, target_id, store),
+                link=request.build_absolute_uri(reverse("shop:share", args=[share.code])),
+                poster=reverse("shop:share_poster", args=[share.code]),
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class ShareRow:
+    share: ShareCode
+    target: ShareTarget
+    link: str
+    poster: str
+
+
+@shop_page
+def share_landing(request: HttpRequest, code: str) -> HttpResponse:
+    """A share link clicked or a poster scanned: the sharer becomes the visitor's last touch
+    (when still approved), the store theirs, and the target opens."""
+    share = find_share_code(code)
+    if share is None:
+        raise Http404("分享链接无效")
+    target = describe_target(share.kind, share.target_id, share.store)
+    if sharer_still_approved(share):
+        remember_source(
+            request,
+            Source(None, share.sharer_id, f"share:{share.code}", OrderChannel.MOMENTS_SHARE),
+        )
+    enter_store(request, share.store)
+    return redirect(target.path)
+
+
+def share_poster(request: HttpRequest, code: str) -> HttpResponse:
+    """The poster PNG of a share code (public: it shows only what the shop page shows)."""
+    share = find_share_code(code)
+    if share is None:
+        raise Http404("分享链接无效")
+    try:
+        target = describe_target(share.kind, share.target_id, share.store)
+    except NotFound as gone:
+        raise Http404(gone.message) from None
+    image = ""
+    if share.kind == ShareTargetKind.PRODUCT:
+        image = Product.objects.values_list("image_url", flat=True).get(pk=share.target_id)
+    png = render_poster(
+        target=target,
+        store_name=share.store.name,
+        url=request.build_absolute_uri(reverse("shop:share", args=[share.code])),
+        image_path=image,
+    )
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = "public, max-age=300"
+    response["Content-Disposition"] = f'inline; filename="poster-{share.code}.png"'
+    return response
 
 
 @require_POST

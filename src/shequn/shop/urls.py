@@ -24,4 +24,6 @@ urlpatterns = [
     path("sharer/", sharer_views.sharer_home, name="sharer"),
     path("sharer/apply/", sharer_views.sharer_apply, name="sharer_apply"),
     path("sharer/withdraw/", sharer_views.sharer_withdraw, name="sharer_withdraw"),
+    path("s/<str:code>/", sharer_views.share_landing, name="share"),
+    path("s/<str:code>/poster.png", sharer_views.share_poster, name="share_poster"),
 ]
