@@ -95,7 +95,7 @@ def describe_target(kind: str, target_id: int, store: OrgNode) -> ShareTarget:
             kind,
             product.name,
             int(price["low"] or 0),
-            product.category.name if product.category_id else "",
+            product.category.name if product.category is not None else "",
             reverse("shop:product", args=[product.pk]),
         )
     if kind == ShareTargetKind.COUPON:
