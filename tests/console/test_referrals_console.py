@@ -45,6 +45,9 @@ def test_held_commissions_are_released_by_hq_and_exported(chain: Chain) -> None:
     row = OrderCommission.objects.get(order=held)
     page = client_for(chain.manager_a).get("/referrals/").content.decode()
     assert "付款人是推客本人" in page
+    leaders = page[page.index('id="leaderboard"') :].split("</table>")[0]
+    assert f"尾号{sharer.phone[-4:]}" in leaders  # this month's top sharer, with a bar
+    assert 'class="bar"' in leaders
     assert 'value="release"' not in page  # a store manager sees it, HQ decides
     client_for(chain.hq_operator).post("/referrals/", {"action": "release", "id": row.pk})
     assert OrderCommission.objects.get(pk=row.pk).status == CommissionStatus.PENDING

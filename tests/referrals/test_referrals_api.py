@@ -75,3 +75,60 @@ def test_rules_by_hq_only(chain: Chain) -> None:
     assert (made.json()["level1_bp"], made.json()["level2_bp"]) == (800, 200)
     assert post(chain, "manager_a", "/api/referrals/rules", {"rates_bp": [100]}).status_code == 403
     assert len(client_for(chain.hq_operator).get("/api/referrals/rules").json()["items"]) == 1
+
+
+def test_statements_and_leaderboard_in_scope(chain: Chain) -> None:
+    from shequn.core.timeutil import local_today
+    from shequn.referrals.actions import set_commission_rule
+    from shequn.referrals.models import Sharer
+    from tests.referrals.test_commission_lifecycle import (
+        approved_sharer,
+        bought_through,
+        refund_in_full,
+    )
+
+    sku = make_sku(chain, price_fen=3990, stock={chain.store_a: 100, chain.store_b: 100})
+    set_commission_rule(acting=chain.hq_operator, rates_bp=[1000])
+    top = approved_sharer(chain, 1)
+    second = approved_sharer(chain, 2)
+    for n in range(3):
+        bought_through(chain, sku, top, 10 + n)  # 7,980 fen each → 798
+    refunded = bought_through(chain, sku, second, 20)
+    refund_in_full(chain, refunded)
+    foreign = Member.objects.create(chain=chain.hq, phone=phone(3), home_store=chain.store_b)
+    foreign_sharer = apply_as_sharer(member=foreign)
+    month = f"{local_today():%Y-%m}"
+
+    manager = client_for(chain.manager_a)
+    sharer_id = Sharer.objects.get(member=top).pk
+    statement = manager.get(f"/api/referrals/sharers/{sharer_id}/statement?month={month}").json()
+    assert (statement["orders"], statement["commission_fen"]) == (3, 3 * 798)
+    assert len(statement["commissions"]) == 3
+    for url in (
+        f"/api/referrals/sharers/{foreign_sharer.pk}/statement?month={month}",
+        f"/api/referrals/sharers/{10**9}/statement",
+    ):
+        missing = manager.get(url)
+        assert missing.status_code == 404
+        assert {"code", "message"} <= set(missing.json())
+    bad = manager.get(f"/api/referrals/sharers/{sharer_id}/statement?month=2026-13")
+    assert (bad.status_code, bad.json()["code"]) == (422, "invalid_month")
+
+    leaders = manager.get("/api/referrals/leaderboard").json()
+    assert [(r["rank"], r["member_id"], r["orders"]) for r in leaders] == [
+        (1, top.pk, 3),
+        (2, second.pk, 1),
+    ]
+    assert leaders[0]["commission_fen"] == 3 * 798
+    assert client_for(chain.manager_b).get("/api/referrals/leaderboard").json() == []
+
+    from shequn.referrals.queries import monthly_statements
+
+    (mine,) = monthly_statements(second)
+    assert (mine.month, mine.orders, mine.accrued_fen, mine.clawed_back_fen, mine.net_fen) == (
+        month,
+        1,
+        798,
+        798,
+        0,
+    )

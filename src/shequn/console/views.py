@@ -45,8 +45,15 @@ from shequn.promotions.calendar import week_calendar
 from shequn.promotions.queries import visible_schedules
 from shequn.referrals.actions import decide_sharer, review_commission
 from shequn.referrals.exports import statement_workbook
-from shequn.referrals.models import CommissionStatus, OrderCommission, SharerStatus
-from shequn.referrals.queries import access_sharer, visible_commissions, visible_sharers
+from shequn.referrals.models import CommissionStatus, SharerStatus
+from shequn.referrals.queries import (
+    access_sharer,
+    leaderboard,
+    month_bounds,
+    month_commissions,
+    visible_commissions,
+    visible_sharers,
+)
 from shequn.shop.actions import push_product_card
 from shequn.shop.links import Source, product_link
 from shequn.shop.models import GroupPost
@@ -581,7 +588,8 @@ def referrals(request: HttpRequest) -> HttpResponse:
         {
             "applications": visible_sharers(staff).filter(status=SharerStatus.PENDING)[:100],
             "held": visible_commissions(staff).filter(status=CommissionStatus.HELD)[:100],
-            "rows": _month_commissions(staff, month)[:300],
+            "rows": month_commissions(staff, month)[:300],
+            "leaders": leaderboard(staff, month),
             "month": month,
             "can_review": has_perm(staff.role, Perm.MANAGE_COMMISSIONS),
             "can_approve": has_perm(staff.role, Perm.APPROVE_SHARERS),
@@ -590,25 +598,9 @@ def referrals(request: HttpRequest) -> HttpResponse:
 
 
 def _month(request: HttpRequest) -> str:
-    raw = request.GET.get("month", "") or f"{local_today():%Y-%m}"
-    try:
-        date.fromisoformat(f"{raw}-01")
-    except ValueError:
-        raise InvalidInput("月份格式应为 YYYY-MM", code="invalid_month") from None
-    return raw
-
-
-def _month_commissions(staff: Staff, month: str) -> QuerySet[OrderCommission]:
-    first = date.fromisoformat(f"{month}-01")
-    after = (first + timedelta(days=32)).replace(day=1)
-    start, _ = local_day_bounds(first)
-    end, _ = local_day_bounds(after)
-    return (
-        visible_commissions(staff)
-        .filter(created_at__gte=start, created_at__lt=end)
-        .select_related("order__store", "member")
-        .order_by("created_at", "id")
-    )
+    month = request.GET.get("month", "") or f"{local_today():%Y-%m}"
+    month_bounds(month)  # refuses anything but YYYY-MM
+    return month
 
 
 @staff_view
@@ -617,7 +609,7 @@ def referrals_export(request: HttpRequest) -> HttpResponse:
     staff = _staff(request)
     month = _month(request)
     response = HttpResponse(
-        statement_workbook(staff, _month_commissions(staff, month)[:50_000]),
+        statement_workbook(staff, month_commissions(staff, month)[:50_000]),
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
     response["Content-Disposition"] = f'attachment; filename="commissions-{month}.xlsx"'

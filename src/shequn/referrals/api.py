@@ -5,19 +5,27 @@ from datetime import datetime
 from typing import Literal
 
 from django.http import HttpRequest
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from shequn.catalog.models import Category
 from shequn.catalog.queries import access_product
 from shequn.core.errors import NotFound
+from shequn.core.timeutil import local_today
 from shequn.members.queries import phone_for
 from shequn.org.api import staff_of
 from shequn.org.scoping import within_node
 
 from . import actions
 from .models import CommissionRule, OrderCommission, Sharer
-from .queries import access_sharer, visible_commissions, visible_rules, visible_sharers
+from .queries import (
+    access_sharer,
+    leaderboard,
+    month_commissions,
+    visible_commissions,
+    visible_rules,
+    visible_sharers,
+)
 
 router = Router(tags=["分销"])
 
@@ -149,3 +157,57 @@ def list_commissions(request: HttpRequest, store_id: int | None = None) -> objec
     if store_id is not None:
         rows = within_node(rows, staff, store_id, via="order__store")
     return rows
+
+
+class StatementOut(Schema):
+    sharer_id: int
+    month: str
+    orders: int
+    commission_fen: int
+    commissions: list[CommissionOut]
+
+
+@router.get(
+    "/sharers/{sharer_id}/statement",
+    response=StatementOut,
+    summary="推客月度账单(本辖区)",
+    description="month 为 YYYY-MM (北京时间, 默认本月)。辖区外或不存在的推客一律 404。",
+)
+def sharer_statement(request: HttpRequest, sharer_id: int, month: str = "") -> dict[str, object]:
+    staff = staff_of(request)
+    sharer = access_sharer(staff, sharer_id)
+    month = month or f"{local_today():%Y-%m}"
+    rows = list(month_commissions(staff, month).filter(member_id=sharer.member_id))
+    return {
+        "sharer_id": sharer.pk,
+        "month": month,
+        "orders": sum(1 for row in rows if row.level == 1),
+        "commission_fen": sum(row.accrued_fen for row in rows),
+        "commissions": rows,
+    }
+
+
+class LeaderOut(Schema):
+    rank: int
+    member_id: int
+    phone: str
+    orders: int
+    commission_fen: int
+
+
+@router.get("/leaderboard", response=list[LeaderOut], summary="推客排行(本月或指定月份, 本辖区)")
+def sharer_leaderboard(
+    request: HttpRequest, month: str = "", limit: int = Query(20, ge=1, le=100)
+) -> list[dict[str, object]]:
+    staff = staff_of(request)
+    month = month or f"{local_today():%Y-%m}"
+    return [
+        {
+            "rank": row.rank,
+            "member_id": row.member.pk,
+            "phone": phone_for(staff, row.member),
+            "orders": row.orders,
+            "commission_fen": row.commission_fen,
+        }
+        for row in leaderboard(staff, month, limit)
+    ]

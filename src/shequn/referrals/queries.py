@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncMonth
 
-from shequn.core.errors import NotFound
+from shequn.core import timeutil
+from shequn.core.errors import InvalidInput, NotFound
 from shequn.members.models import Member
 from shequn.org.models import Staff
 from shequn.org.roles import Perm
@@ -95,3 +98,99 @@ def visible_commissions(staff: Staff) -> QuerySet[OrderCommission]:
         staff,
         Perm.VIEW_ORDERS,
     )
+
+
+# --- months: statements and leaderboards ----------------------------------------------------------
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """ "2026-11" → [its first moment, the next month's) in Beijing time, as aware datetimes."""
+    try:
+        first = date.fromisoformat(f"{month}-01")
+    except ValueError:
+        raise InvalidInput("月份格式应为 YYYY-MM", code="invalid_month") from None
+    after = (first + timedelta(days=32)).replace(day=1)
+    return timeutil.local_day_bounds(first)[0], timeutil.local_day_bounds(after)[0]
+
+
+def month_commissions(staff: Staff, month: str) -> QuerySet[OrderCommission]:
+    """The commissions booked in ``month`` on orders in the caller's scope."""
+    start, end = month_bounds(month)
+    return (
+        visible_commissions(staff)
+        .filter(created_at__gte=start, created_at__lt=end)
+        .select_related("order__store", "member")
+        .order_by("created_at", "id")
+    )
+
+
+@dataclass(frozen=True)
+class LeaderRow:
+    rank: int
+    member: Member
+    orders: int  # orders they brought themselves (level 1)
+    commission_fen: int  # both levels, as booked (before claw-backs)
+    share: float  # of the leader's commission, for the bar
+
+
+def leaderboard(staff: Staff, month: str, limit: int = 20) -> list[LeaderRow]:
+    """The month's top sharers in the caller's scope, by commission booked."""
+    start, end = month_bounds(month)
+    totals = list(
+        visible_commissions(staff)
+        .filter(created_at__gte=start, created_at__lt=end)
+        .exclude(status="rejected")
+        .values("member_id")
+        .annotate(fen=Sum("accrued_fen"), orders=Count("id", filter=Q(level=1)))
+        .order_by("-fen", "member_id")[:limit]
+    )
+    members = Member.objects.in_bulk([row["member_id"] for row in totals])
+    top = max((row["fen"] for row in totals), default=0) or 1
+    return [
+        LeaderRow(rank, members[row["member_id"]], row["orders"], row["fen"], row["fen"] / top)
+        for rank, row in enumerate(totals, start=1)
+    ]
+
+
+@dataclass(frozen=True)
+class MonthStatement:
+    month: str
+    orders: int
+    accrued_fen: int
+    clawed_back_fen: int
+
+    @property
+    def net_fen(self) -> int:
+        return self.accrued_fen - self.clawed_back_fen
+
+
+def monthly_statements(member: Member, months: int = 12) -> list[MonthStatement]:
+    """A sharer's own statement per month (Beijing time), newest first: orders brought,
+    commission booked, what refunds took back."""
+    tz = timeutil.local_tz()
+    booked = {
+        row["month"].date(): row
+        for row in OrderCommission.objects.filter(member=member)
+        .annotate(month=TruncMonth("created_at", tzinfo=tz))
+        .values("month")
+        .annotate(orders=Count("id"), fen=Sum("accrued_fen"))
+    }
+    clawed = {
+        row["month"].date(): int(row["fen"] or 0)  # the expense gets back what was reversed
+        for row in Posting.objects.filter(
+            transaction__member=member,
+            transaction__kind=TransactionKind.REVERSE,
+            account__kind=AccountKind.COMMISSION_EXPENSE,
+        )
+        .annotate(month=TruncMonth("transaction__created_at", tzinfo=tz))
+        .values("month")
+        .annotate(fen=Sum("amount_fen"))
+    }
+    months_seen = sorted(set(booked) | set(clawed), reverse=True)[:months]
+    return [
+        MonthStatement(
+            f"{month:%Y-%m}",
+            int(booked[month]["orders"]) if month in booked else 0,
+            int(booked[month]["fen"] or 0) if month in booked else 0,
+            clawed.get(month, 0),
+        )
+        for month in months_seen
+    ]

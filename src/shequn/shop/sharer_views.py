@@ -24,7 +24,12 @@ from shequn.org.models import OrgNode
 from shequn.referrals.actions import apply_as_sharer, request_withdrawal
 from shequn.referrals.models import ShareCode, Sharer, SharerStatus, ShareTargetKind
 from shequn.referrals.posters import render_poster
-from shequn.referrals.queries import earnings, orders_brought, withdrawals
+from shequn.referrals.queries import (
+    earnings,
+    monthly_statements,
+    orders_brought,
+    withdrawals,
+)
 from shequn.referrals.sharing import (
     ShareTarget,
     describe_target,
@@ -51,6 +56,7 @@ def sharer_home(request: HttpRequest) -> HttpResponse:
             earnings=earnings(member),
             brought=orders_brought(member),
             withdrawals=withdrawals(member),
+            statements=monthly_statements(member),
             shares=_shares(request, member, store),
             min_withdrawal_fen=settings.SHEQUN_MIN_WITHDRAWAL_FEN,
             request_key=uuid.uuid4().hex,
