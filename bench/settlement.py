@@ -76,13 +76,14 @@ def lines_of(n: int) -> list[tuple[int, int]]:
 
 
 def expected_commission(n: int) -> int:
-    """What order n earns its two sharers, by the rules' own arithmetic (integer, rounded down)."""
+    """What order n earns its two sharers, by the rules' own arithmetic: the exact blended rate
+    (Σ rate × line total over the subtotal), times what was paid, rounded down once."""
     lines = [(product, quantity * price_of(product)) for product, quantity in lines_of(n)]
     subtotal = sum(total for _, total in lines)
     earned = 0
     for level in (0, 1):
-        rate = sum(rates_of(product)[level] * total for product, total in lines) // subtotal
-        earned += subtotal * rate // 10_000
+        weight = sum(rates_of(product)[level] * total for product, total in lines)
+        earned += subtotal * weight // (subtotal * 10_000)
     return earned
 
 
@@ -258,12 +259,14 @@ REFERENCE_SQL = [
            FROM orders_orderline l JOIN catalog_sku k ON k.id = l.sku_id
            JOIN bench_ref_rate r ON r.product_id = k.product_id GROUP BY l.order_id)
        SELECT o.id AS order_id, o.sharer_id AS member_id, o.number,
-              o.total_fen * (rate.w1 / o.subtotal_fen) / 10000 AS amount_fen
+              (o.total_fen * (rate.w1 / o.subtotal_fen)
+               + o.total_fen * (rate.w1 %% o.subtotal_fen) / o.subtotal_fen) / 10000 AS amount_fen
        FROM orders_order o JOIN rate ON rate.order_id = o.id
        WHERE o.chain_id = %(chain)s AND o.paid_at IS NOT NULL
        UNION ALL
        SELECT o.id, p.member_id, o.number,
-              o.total_fen * (rate.w2 / o.subtotal_fen) / 10000
+              (o.total_fen * (rate.w2 / o.subtotal_fen)
+               + o.total_fen * (rate.w2 %% o.subtotal_fen) / o.subtotal_fen) / 10000
        FROM orders_order o JOIN rate ON rate.order_id = o.id
        JOIN referrals_sharer s ON s.member_id = o.sharer_id
        JOIN referrals_sharer p ON p.id = s.parent_id

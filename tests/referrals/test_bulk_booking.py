@@ -72,7 +72,8 @@ def resume(*sharers: Member) -> None:
 def expected(order: Order, sharer: Member, level: int, net_fen: int) -> dict[str, Any]:
     rate = _rates_for_order(order)[level - 1]
     return {
-        "rate_bp": rate,
+        "rate_bp": rate.bp,
+        "rate": (rate.weight, rate.per),
         "accrued_fen": commission.commission_for(net_fen, rate),
         "hold_reason": fraud_signal(order, sharer),
     }
@@ -85,7 +86,9 @@ def test_bulk_books_what_the_per_order_path_would(chain: Chain) -> None:
     type(other.product).objects.filter(pk=other.product_id).update(category=category)
     set_commission_rule(acting=chain.hq_operator, rates_bp=[1000, 300])  # default
     set_commission_rule(acting=chain.hq_operator, rates_bp=[1500, 500], category=category)
-    set_commission_rule(acting=chain.hq_operator, rates_bp=[800], product=rice.product)
+    set_commission_rule(  # ¥2.00 + ¥0.50 a unit, whatever the price
+        acting=chain.hq_operator, rates_bp=[200, 50], product=rice.product, kind="fixed"
+    )
     parent = approved_sharer(chain, 1)
     sharer = approved_sharer(chain, 2, invited_by=parent)
     ChannelIdentity.objects.create(
@@ -144,6 +147,7 @@ def test_bulk_books_what_the_per_order_path_would(chain: Chain) -> None:
     got = {
         (row.order_id, row.member_id): {
             "rate_bp": row.rate_bp,
+            "rate": row.rate,
             "accrued_fen": row.accrued_fen,
             "hold_reason": row.hold_reason,
             "level": row.level,

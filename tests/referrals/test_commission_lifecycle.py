@@ -167,6 +167,9 @@ def test_rules_by_product_category_role_and_default(chain: Chain) -> None:
         ([], {}, "invalid_rate"),
         ([10.5], {}, "invalid_rate"),
         ([100], {"pyramid_role": "pyramid"}, "invalid_target"),
+        ([-1], {"kind": "fixed"}, "invalid_rate"),
+        ([60_000, 50_000], {"kind": "fixed"}, "invalid_rate"),
+        ([100], {"kind": "per_order"}, "invalid_rule_kind"),
     ],
 )
 def test_bad_rules_are_refused(
@@ -196,3 +199,40 @@ def test_rule_permissions_and_sharer_approvals_in_scope(chain: Chain) -> None:
     with pytest.raises(NotFound):  # only an approved sharer can invite
         apply_as_sharer(member=someone, invited_by=applicant.member)
     assert Sharer.objects.count() == 1
+
+
+def test_fixed_amount_rules_pay_per_unit_on_what_was_paid(chain: Chain) -> None:
+    moxa = make_sku(chain, code="MOXA-F", price_fen=3990, stock={chain.store_a: 50})
+    soap = make_sku(chain, code="SOAP-F", price_fen=1000, stock={chain.store_a: 50})
+    set_commission_rule(acting=chain.hq_operator, rates_bp=[1000, 300])  # default 10 % + 3 %
+    set_commission_rule(  # moxa: ¥2.00 + ¥0.50 a box
+        acting=chain.hq_operator, rates_bp=[200, 50], product=moxa.product, kind="fixed"
+    )
+    parent = approved_sharer(chain, 1)
+    sharer = approved_sharer(chain, 2, invited_by=parent)
+    order = place_order(
+        member=member(chain, 10),
+        store=chain.store_a,
+        lines=[LineRequest(moxa.pk, 3), LineRequest(soap.pk, 2)],
+        idempotency_key="fixed",
+        sharer=sharer,
+    ).order
+    pay(order, f"T{order.number}")
+    level1 = OrderCommission.objects.get(order=order, member=sharer)
+    level2 = OrderCommission.objects.get(order=order, member=parent)
+    assert level1.accrued_fen == 3 * 200 + 2000 * 1000 // 10_000  # 600 + 200, to the fen
+    assert level2.accrued_fen == 3 * 50 + 2000 * 300 // 10_000  # 150 + 60
+    refund_in_full(chain, order, amount=order.total_fen // 2)  # half back: half the commission
+    assert held(sharer)["pending"] == 400
+    assert held(parent)["pending"] == 105
+
+
+def test_a_fixed_amount_never_pays_more_than_the_line(chain: Chain) -> None:
+    cheap = make_sku(chain, code="CHEAP", price_fen=150, stock={chain.store_a: 50})
+    set_commission_rule(acting=chain.hq_operator, rates_bp=[100, 100], kind="fixed")
+    parent = approved_sharer(chain, 1)
+    sharer = approved_sharer(chain, 2, invited_by=parent)
+    order = bought_through(chain, cheap, sharer, 10, units=2)  # 300 fen; ¥1 + ¥1 a unit asked
+    assert held(sharer)["pending"] == 200
+    assert held(parent)["pending"] == 100  # what is left of the line, not 200
+    assert order.total_fen == 300

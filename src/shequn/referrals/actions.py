@@ -43,6 +43,7 @@ from .models import (
     Payout,
     PayoutStatus,
     ReferralSettings,
+    RuleKind,
     SettlementBatch,
     Sharer,
     SharerStatus,
@@ -52,6 +53,7 @@ from .payouts import PayoutGateway, payout_gateway
 logger = logging.getLogger(__name__)
 FREEZE_PERIOD = timedelta(days=7)  # after handover: the return window, then withdrawable
 MAX_LEVELS = 2  # deeper chains are illegal pyramid selling (禁止传销条例)
+MAX_FIXED_FEN = 100_000  # ¥1,000 a unit over both levels: above it a typo, not a policy
 
 
 # --- sharers ----------------------------------------------------------------------------------
@@ -109,19 +111,28 @@ def set_commission_rule(
     product: Product | None = None,
     category: Category | None = None,
     pyramid_role: str = "",
+    kind: str = RuleKind.PERCENT,
 ) -> CommissionRule:
     """A rate for a product, a category, a product role or (none of them) the chain's default:
-    ``rates_bp`` is level 1, or level 1 and level 2, in basis points (1,000 = 10 %)."""
+    ``rates_bp`` is level 1, or level 1 and level 2, in basis points (1,000 = 10 %) — or, with
+    ``kind="fixed"``, in fen per unit sold (200 = ¥2.00 a unit)."""
     require_perm(acting, Perm.MANAGE_COMMISSIONS)
     rates = list(rates_bp)
     if len(rates) > MAX_LEVELS:
         raise InvalidInput(
             "最多两级分佣: 三级及以上的多层级分佣属于违法传销, 不能设置", code="too_many_levels"
         )
+    if kind not in RuleKind.values:
+        raise InvalidInput(f"未知的佣金方式: {kind}", code="invalid_rule_kind")
+    unit = "万分比" if kind == RuleKind.PERCENT else "分"
     if not rates or any(type(r) is not int or r < 0 for r in rates):
-        raise InvalidInput("佣金比例须为非负整数(万分比)", code="invalid_rate")
-    if sum(rates) > commission.MAX_RATE_BP:
+        raise InvalidInput(f"佣金须为非负整数({unit})", code="invalid_rate")
+    if kind == RuleKind.PERCENT and sum(rates) > commission.MAX_RATE_BP:
         raise InvalidInput("各级佣金合计不能超过 100%", code="invalid_rate")
+    if kind == RuleKind.FIXED and sum(rates) > MAX_FIXED_FEN:
+        raise InvalidInput(
+            f"每件固定佣金合计不能超过 {MAX_FIXED_FEN // 100} 元", code="invalid_rate"
+        )
     targets = [t for t in (product, category, pyramid_role or None) if t is not None]
     if len(targets) > 1:
         raise InvalidInput("一条规则只能针对商品、类目或商品角色之一", code="invalid_target")
@@ -137,6 +148,7 @@ def set_commission_rule(
     with transaction.atomic():
         rule = CommissionRule.objects.create(
             chain_id=chain_id,
+            kind=kind,
             product=product,
             category=category,
             pyramid_role=pyramid_role,
@@ -148,40 +160,49 @@ def set_commission_rule(
             "referrals.commission_rule_set",
             target=rule,
             scope_path=acting.node.path,
-            details={"rates_bp": rates},
+            details={"rates": rates, "kind": kind},
         )
     return rule
 
 
-def _rates_for_order(order: Order) -> tuple[int, int]:
-    """(level 1, level 2) in basis points for the order, blended over its lines by their totals:
-    for each line the newest rule for its product, else category, else product role, else the
-    chain's default."""
-    rules = list(CommissionRule.objects.filter(chain_id=order.chain_id).order_by("-id"))
-    if not rules:
-        return 0, 0
-    weighted_1 = weighted_2 = 0
-    for line in order.lines.select_related("sku__product"):
-        product = line.sku.product
-        rule = (
-            next((r for r in rules if r.product_id == product.pk), None)
-            or next(
-                (r for r in rules if r.category_id and r.category_id == product.category_id), None
-            )
-            or next(
-                (r for r in rules if r.pyramid_role and r.pyramid_role == product.pyramid_role),
-                None,
-            )
-            or next(
-                (r for r in rules if not (r.product_id or r.category_id or r.pyramid_role)), None
-            )
+def rule_for(product: Product, rules: Sequence[CommissionRule]) -> CommissionRule | None:
+    """The rule for ``product`` among the chain's ``rules`` (newest first): its own, else its
+    category's, else its role's, else the chain's default."""
+    return (
+        next((r for r in rules if r.product_id == product.pk), None)
+        or next((r for r in rules if r.category_id and r.category_id == product.category_id), None)
+        or next(
+            (r for r in rules if r.pyramid_role and r.pyramid_role == product.pyramid_role), None
         )
-        if rule is None:
-            continue
-        weighted_1 += rule.level1_bp * line.line_total_fen
-        weighted_2 += rule.level2_bp * line.line_total_fen
-    subtotal = max(1, order.subtotal_fen)
-    return weighted_1 // subtotal, weighted_2 // subtotal  # lines without a rule earn 0
+        or next((r for r in rules if not (r.product_id or r.category_id or r.pyramid_role)), None)
+    )
+
+
+def line_weights(rule: CommissionRule, quantity: int, line_total_fen: int) -> tuple[int, int]:
+    """What one line adds to the order's (level 1, level 2) rate weights, in basis points × fen:
+    a percentage times the line total, or a fixed amount per unit (× 10,000), the two levels
+    together never more than the line itself."""
+    if rule.kind == RuleKind.FIXED:
+        first = min(rule.level1_bp * quantity, line_total_fen)
+        second = min(rule.level2_bp * quantity, line_total_fen - first)
+        return first * commission.MAX_RATE_BP, second * commission.MAX_RATE_BP
+    return rule.level1_bp * line_total_fen, rule.level2_bp * line_total_fen
+
+
+def _rates_for_order(order: Order) -> tuple[commission.Rate, commission.Rate]:
+    """(level 1, level 2) exact rates for the order: each line's rule (``rule_for``) weighted by
+    the line (``line_weights``), over the subtotal. Lines without a rule earn 0."""
+    rules = list(CommissionRule.objects.filter(chain_id=order.chain_id).order_by("-id"))
+    weight_1 = weight_2 = 0
+    if rules:
+        for line in order.lines.select_related("sku__product"):
+            rule = rule_for(line.sku.product, rules)
+            if rule is not None:
+                first, second = line_weights(rule, line.quantity, line.line_total_fen)
+                weight_1 += first
+                weight_2 += second
+    per = max(1, order.subtotal_fen)
+    return commission.Rate(weight_1, per), commission.Rate(weight_2, per)
 
 
 # --- the order's life (called by orders.actions inside its own transitions) -------------------
@@ -202,7 +223,7 @@ def accrue_order_commissions(order: Order) -> list[OrderCommission]:
     if (
         parent is not None
         and parent.status == SharerStatus.APPROVED
-        and level2
+        and level2.weight
         and parent.member_id not in (order.member_id, sharer.member_id)  # no self, no cycle
     ):
         chain.append((2, parent.member, level2))
@@ -218,7 +239,9 @@ def accrue_order_commissions(order: Order) -> list[OrderCommission]:
                     order=order,
                     member=member,
                     level=level,
-                    rate_bp=rate,
+                    rate_bp=rate.bp,
+                    rate_weight=rate.weight,
+                    rate_per=rate.per,
                     base_fen=order.total_fen,
                     accrued_fen=amount,
                     status=CommissionStatus.HELD if suspicion else CommissionStatus.PENDING,
@@ -319,7 +342,7 @@ def reverse_order_commissions(order: Order, *, net_paid_fen: int, event_key: str
             order=order,
             sharer=row.member,
             net_paid_fen=net_paid_fen,
-            rate_bp=row.rate_bp,
+            rate_bp=commission.Rate(*row.rate),
             event_key=event_key,
         )
     return back

@@ -84,8 +84,14 @@ def decide(request: HttpRequest, sharer_id: int, payload: DecisionIn) -> dict[st
 
 
 class RuleIn(Schema):
+    kind: Literal["percent", "fixed"] = Field(
+        "percent", description="percent: 按实付金额的比例; fixed: 每件固定金额(分)"
+    )
     rates_bp: list[int] = Field(
-        ..., min_length=1, description="一级(, 二级)佣金, 万分比; 最多两级", examples=[[1000, 300]]
+        ...,
+        min_length=1,
+        description="一级(, 二级)佣金: percent 为万分比, fixed 为每件分; 最多两级",
+        examples=[[1000, 300]],
     )
     product_id: int | None = None
     category_id: int | None = None
@@ -94,6 +100,7 @@ class RuleIn(Schema):
 
 class RuleOut(Schema):
     id: int
+    kind: str
     product_id: int | None
     category_id: int | None
     pyramid_role: str
@@ -124,6 +131,7 @@ def create_rule(request: HttpRequest, payload: RuleIn) -> Status[CommissionRule]
         product=access_product(staff, payload.product_id) if payload.product_id else None,
         category=category,
         pyramid_role=payload.pyramid_role,
+        kind=payload.kind,
     )
     return Status(201, rule)
 

@@ -51,6 +51,7 @@ from .models import (
     AccountKind,
     CommissionStatus,
     OrderCommission,
+    RuleKind,
     SharerStatus,
     TransactionKind,
 )
@@ -71,7 +72,8 @@ CREATE TEMP TABLE IF NOT EXISTS referrals_due (
     order_id BIGINT NOT NULL,
     member_id BIGINT NOT NULL,
     level SMALLINT NOT NULL,
-    rate_bp INTEGER NOT NULL,
+    rate_weight BIGINT NOT NULL,
+    rate_per BIGINT NOT NULL,
     base_fen BIGINT NOT NULL,
     amount_fen BIGINT NOT NULL,
     hold_reason VARCHAR(100) NOT NULL,
@@ -82,8 +84,9 @@ CREATE TEMP TABLE IF NOT EXISTS referrals_due (
 # One chunk's commissions: per product the rule that applies (the per-order path's order of
 # precedence, newest first), per order the blended rate and what it paid net of refunds, per
 # sharer their last 30 days' refund ratio, then one row per (order, level) still to book.
-# Integer arithmetic throughout (PostgreSQL's SUM of bigints is numeric: cast back), so every
-# division rounds down as ``commission.commission_for`` does.
+# Integer arithmetic throughout (PostgreSQL's SUM of bigints is numeric: cast back); the exact
+# rate is weight / per basis points and the amount is computed in the two parts
+# ``commission.commission_for`` uses, so both paths round down to the same fen.
 _FILL_DUE = """
 WITH product_rule AS (
     SELECT p.id AS product_id, COALESCE(
@@ -115,16 +118,32 @@ candidate AS (
       AND o.paid_at IS NOT NULL AND o.sharer_id <> o.member_id
       AND NOT EXISTS (SELECT 1 FROM referrals_ordercommission c WHERE c.order_id = o.id)
 ),
-order_rate AS (
+line_weight AS (
     SELECT l.order_id,
-           CAST(SUM(CAST(r.level1_bp AS BIGINT) * l.line_total_fen) AS BIGINT) AS w1,
-           CAST(SUM(CAST(r.level2_bp AS BIGINT) * l.line_total_fen) AS BIGINT) AS w2
+           CASE WHEN r.kind = %(fixed)s
+                THEN CASE WHEN r.level1_bp * l.quantity < l.line_total_fen
+                          THEN r.level1_bp * l.quantity ELSE l.line_total_fen END
+                ELSE 0 END AS fixed1,
+           CASE WHEN r.kind = %(fixed)s THEN r.level2_bp * l.quantity ELSE 0 END AS fixed2,
+           CASE WHEN r.kind = %(fixed)s THEN 0
+                ELSE CAST(r.level1_bp AS BIGINT) * l.line_total_fen END AS percent1,
+           CASE WHEN r.kind = %(fixed)s THEN 0
+                ELSE CAST(r.level2_bp AS BIGINT) * l.line_total_fen END AS percent2,
+           l.line_total_fen
     FROM orders_orderline l
     JOIN candidate c ON c.id = l.order_id
     JOIN catalog_sku k ON k.id = l.sku_id
     JOIN product_rule pr ON pr.product_id = k.product_id
     JOIN referrals_commissionrule r ON r.id = pr.rule_id
-    GROUP BY l.order_id
+),
+order_rate AS (
+    SELECT order_id,
+           CAST(SUM(percent1 + fixed1 * 10000) AS BIGINT) AS w1,
+           CAST(SUM(percent2 + 10000 * (CASE WHEN fixed2 < line_total_fen - fixed1
+                                             THEN fixed2 ELSE line_total_fen - fixed1 END))
+                AS BIGINT) AS w2
+    FROM line_weight
+    GROUP BY order_id
 ),
 sharer_refunds AS (
     SELECT o.sharer_id,
@@ -136,8 +155,8 @@ sharer_refunds AS (
     GROUP BY o.sharer_id
 ),
 rated AS (
-    SELECT c.*, orr.w1 / CASE WHEN c.subtotal_fen > 0 THEN c.subtotal_fen ELSE 1 END AS rate1,
-           orr.w2 / CASE WHEN c.subtotal_fen > 0 THEN c.subtotal_fen ELSE 1 END AS rate2,
+    SELECT c.*, orr.w1, orr.w2,
+           CASE WHEN c.subtotal_fen > 0 THEN c.subtotal_fen ELSE 1 END AS per,
            CASE
              WHEN EXISTS (
                SELECT 1 FROM orders_payment pay JOIN members_channelidentity ci
@@ -172,17 +191,19 @@ rated AS (
     LEFT JOIN sharer_refunds sr ON sr.sharer_id = c.sharer_id
 )
 INSERT INTO referrals_due
-    (order_id, member_id, level, rate_bp, base_fen, amount_fen, hold_reason, number, txn_key)
-SELECT id, sharer_id, 1, rate1, net_fen, (CASE WHEN net_fen > 0 THEN net_fen ELSE 0 END)
-       * rate1 / 10000, hold_reason, number, 'accrue:order:' || id || ':sharer:' || sharer_id
-FROM rated
+    (order_id, member_id, level, rate_weight, rate_per, base_fen, amount_fen, hold_reason,
+     number, txn_key)
+SELECT id, sharer_id, 1, w1, per, net_fen,
+       (paid * (w1 / per) + paid * (w1 %% per) / per) / 10000,
+       hold_reason, number, 'accrue:order:' || id || ':sharer:' || sharer_id
+FROM (SELECT rated.*, CASE WHEN net_fen > 0 THEN net_fen ELSE 0 END AS paid FROM rated) r1
 UNION ALL
-SELECT r.id, ps.member_id, 2, r.rate2, r.net_fen,
-       (CASE WHEN r.net_fen > 0 THEN r.net_fen ELSE 0 END) * r.rate2 / 10000, r.hold_reason,
-       r.number, 'accrue:order:' || r.id || ':sharer:' || ps.member_id
-FROM rated r
+SELECT r.id, ps.member_id, 2, r.w2, r.per, r.net_fen,
+       (r.paid * (r.w2 / r.per) + r.paid * (r.w2 %% r.per) / r.per) / 10000,
+       r.hold_reason, r.number, 'accrue:order:' || r.id || ':sharer:' || ps.member_id
+FROM (SELECT rated.*, CASE WHEN net_fen > 0 THEN net_fen ELSE 0 END AS paid FROM rated) r
 JOIN referrals_sharer ps ON ps.id = r.parent_id AND ps.status = %(approved)s
-WHERE r.rate2 > 0 AND ps.member_id <> r.member_id AND ps.member_id <> r.sharer_id
+WHERE r.w2 > 0 AND ps.member_id <> r.member_id AND ps.member_id <> r.sharer_id
 """
 
 _WRITE = [
@@ -217,9 +238,10 @@ _WRITE = [
     """UPDATE referrals_account SET balance_fen = balance_fen - (
            SELECT COALESCE(SUM(amount_fen), 0) FROM referrals_due)
        WHERE id = %(expense)s""",
-    """INSERT INTO referrals_ordercommission (order_id, member_id, level, rate_bp, base_fen,
-           accrued_fen, status, hold_reason, created_at)
-       SELECT d.order_id, d.member_id, d.level, d.rate_bp, d.base_fen, d.amount_fen,
+    """INSERT INTO referrals_ordercommission (order_id, member_id, level, rate_bp, rate_weight,
+           rate_per, base_fen, accrued_fen, status, hold_reason, created_at)
+       SELECT d.order_id, d.member_id, d.level, d.rate_weight / d.rate_per, d.rate_weight,
+              d.rate_per, d.base_fen, d.amount_fen,
               CASE WHEN d.hold_reason = '' THEN %(pending_status)s ELSE %(held)s END,
               d.hold_reason, %(now)s
        FROM referrals_due d""",
@@ -261,6 +283,7 @@ def book_commissions(
         "expense": expense.pk,
         "pending_status": CommissionStatus.PENDING.value,
         "held": CommissionStatus.HELD.value,
+        "fixed": RuleKind.FIXED.value,
         "no": False,
     }
     for start in range(0, len(ids), chunk):

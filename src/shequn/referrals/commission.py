@@ -14,6 +14,8 @@ holds to the fen whatever the order of events. Every step is idempotent on its k
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db import transaction
 from django.db.models import Sum
 
@@ -27,11 +29,42 @@ from .models import AccountKind, LedgerTransaction, Posting, TransactionKind
 MAX_RATE_BP = 10_000  # basis points: 10,000 = 100 %
 
 
-def commission_for(net_paid_fen: int, rate_bp: int) -> int:
-    """What a sharer earns on ``net_paid_fen`` at ``rate_bp``, rounded down to the fen."""
-    if type(rate_bp) is not int or not 0 <= rate_bp <= MAX_RATE_BP:
+@dataclass(frozen=True)
+class Rate:
+    """A commission rate of ``weight / per`` basis points, kept as an exact fraction: an order's
+    blend of its lines' rates (weighted by line totals over the subtotal), fixed fen per unit
+    among them, loses nothing to rounding before the one final round-down to the fen."""
+
+    weight: int
+    per: int = 1
+
+    @property
+    def bp(self) -> int:
+        """For display: the rate rounded down to a basis point."""
+        return self.weight // self.per
+
+
+def _exact(rate: int | Rate) -> Rate:
+    exact = Rate(rate) if type(rate) is int else rate
+    if (
+        not isinstance(exact, Rate)
+        or type(exact.weight) is not int
+        or type(exact.per) is not int
+        or exact.per < 1
+        or not 0 <= exact.weight <= MAX_RATE_BP * exact.per
+    ):
         raise InvalidInput("佣金比例须在 0-100% 之间", code="invalid_rate")
-    return max(0, net_paid_fen) * rate_bp // MAX_RATE_BP
+    return exact
+
+
+def commission_for(net_paid_fen: int, rate_bp: int | Rate) -> int:
+    """What a sharer earns on ``net_paid_fen`` at ``rate_bp`` (basis points, or an exact
+    ``Rate``), rounded down to the fen: ``floor(net × weight / per / 10,000)``, computed in
+    two parts so no intermediate grows past 64 bits (the bulk path does the same in SQL)."""
+    rate = _exact(rate_bp)
+    net = max(0, net_paid_fen)
+    whole, part = divmod(rate.weight, rate.per)
+    return (net * whole + net * part // rate.per) // MAX_RATE_BP
 
 
 def _expense_key(order: Order, sharer: Member) -> str:
@@ -67,7 +100,7 @@ def still_pending(order: Order, sharer: Member) -> int:
     return accrued - reversed_ - released
 
 
-def accrue(*, order: Order, sharer: Member, net_paid_fen: int, rate_bp: int) -> int:
+def accrue(*, order: Order, sharer: Member, net_paid_fen: int, rate_bp: int | Rate) -> int:
     """On payment: the order's commission goes to the sharer's pending account. Once per order
     and sharer: a repeated payment event returns what was accrued the first time (later refunds
     are ``reverse``'s business, not a reason to accrue a different amount)."""
@@ -93,7 +126,7 @@ def accrue(*, order: Order, sharer: Member, net_paid_fen: int, rate_bp: int) -> 
 
 
 def reverse(
-    *, order: Order, sharer: Member, net_paid_fen: int, rate_bp: int, event_key: str
+    *, order: Order, sharer: Member, net_paid_fen: int, rate_bp: int | Rate, event_key: str
 ) -> int:
     """After a refund (``net_paid_fen`` = paid − all refunded so far): give back what takes the
     order's commission down to the rate on what is left. From pending first, then available;

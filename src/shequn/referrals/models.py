@@ -216,12 +216,20 @@ class Sharer(models.Model):
         return chain_q(path)
 
 
+class RuleKind(models.TextChoices):
+    PERCENT = "percent", "按实付比例"
+    FIXED = "fixed", "每件固定金额"
+
+
 class CommissionRule(models.Model):
     """A commission rate: for one product, else a category, else a product role, else the
-    chain's default (no target). Level 2 (the sharer's parent) is optional; the two together
-    never exceed 100 %."""
+    chain's default (no target). Level 2 (the sharer's parent) is optional. A percentage rule
+    (basis points; the two levels together never exceed 100 %) or a fixed amount per unit
+    (``level1_bp`` / ``level2_bp`` then hold fen, capped at the line's total) — both on what
+    the order actually paid: a discount or a refund lowers them in proportion."""
 
     chain = models.ForeignKey(OrgNode, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=8, choices=RuleKind.choices, default=RuleKind.PERCENT)
     product = models.ForeignKey(
         "catalog.Product", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -238,13 +246,18 @@ class CommissionRule(models.Model):
         verbose_name_plural = "佣金规则"
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(level1_bp__lte=10_000)
-                & models.Q(level2_bp__lte=10_000 - models.F("level1_bp")),
+                condition=models.Q(kind=RuleKind.FIXED)
+                | (
+                    models.Q(level1_bp__lte=10_000)
+                    & models.Q(level2_bp__lte=10_000 - models.F("level1_bp"))
+                ),
                 name="commission_rates_within_100_percent",
             ),
         ]
 
     def __str__(self) -> str:
+        if self.kind == RuleKind.FIXED:
+            return f"¥{self.level1_bp / 100:.2f} / ¥{self.level2_bp / 100:.2f} 每件"
         return f"{self.level1_bp / 100:.2f}% / {self.level2_bp / 100:.2f}%"
 
 
@@ -262,7 +275,10 @@ class OrderCommission(models.Model):
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="commissions")
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
     level = models.PositiveSmallIntegerField()
-    rate_bp = models.PositiveIntegerField()  # the blended rate over the order's lines
+    rate_bp = models.PositiveIntegerField()  # the blended rate over the order's lines, rounded
+    # ... and exactly: ``rate_weight / rate_per`` basis points (``commission.Rate``)
+    rate_weight = models.BigIntegerField(null=True, blank=True)
+    rate_per = models.BigIntegerField(default=1)
     base_fen = models.PositiveIntegerField()  # what the order paid when it was accrued
     accrued_fen = models.PositiveIntegerField()
     status = models.CharField(
@@ -281,6 +297,11 @@ class OrderCommission(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id} → {self.member_id} L{self.level}"
+
+    @property
+    def rate(self) -> tuple[int, int]:
+        """(weight, per): the exact rate (rows from before exact rates: the rounded one)."""
+        return (self.rate_bp if self.rate_weight is None else self.rate_weight, self.rate_per)
 
     @classmethod
     def scope_q(cls, path: str) -> models.Q:
