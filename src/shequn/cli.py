@@ -211,11 +211,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_settle(args: argparse.Namespace) -> int:
-    from django.conf import settings
 
     from shequn.org.models import NodeKind, OrgNode
     from shequn.referrals.actions import run_settlement
     from shequn.referrals.models import SettlementBatch
+    from shequn.referrals.policy import chain_policy
 
     if args.pause_ms < 0:
         return _fail("--pause-ms 不能为负")
@@ -227,7 +227,7 @@ def cmd_settle(args: argparse.Namespace) -> int:
         return _fail(f"没有代码为 {args.chain} 的连锁")
     batch, _ = SettlementBatch.objects.get_or_create(chain=chain, label=label)
     done = run_settlement(
-        batch, min_fen=settings.SHEQUN_MIN_WITHDRAWAL_FEN, pause_s=args.pause_ms / 1000
+        batch, min_fen=chain_policy(chain.pk).min_withdrawal_fen, pause_s=args.pause_ms / 1000
     )
     print(
         f"结算批次 {label}: 提现 {done['withdrawn']} 人, 到账 {done['paid']} 笔, 失败退回 {done['failed']} 笔"

@@ -156,6 +156,7 @@ def write_bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
         },
         ("POST", "/api/promotions/schedules/{schedule_id}/stop"): {},
         ("POST", "/api/referrals/sharers/{sharer_id}/decision"): {"approve": False},
+        ("PATCH", "/api/referrals/settings"): {"freeze_days": 3},
         ("POST", "/api/referrals/rules"): {
             "rates_bp": [100],
             "product_id": world.foreign_product.pk,
@@ -179,7 +180,17 @@ def snapshot() -> dict[str, int]:
         m._meta.label: m.objects.count()
         for m in apps.get_models()
         if m._meta.app_label
-        in {"org", "members", "groups", "auth", "catalog", "orders", "shop", "promotions"}
+        in {
+            "org",
+            "members",
+            "groups",
+            "auth",
+            "catalog",
+            "orders",
+            "shop",
+            "promotions",
+            "referrals",
+        }
     }
 
 

@@ -63,3 +63,44 @@ def test_held_commissions_are_released_by_hq_and_exported(chain: Chain) -> None:
     assert all("****" in str(r[0]) for r in rows[1:])  # HQ operators see masked phones
     bad = client_for(chain.hq_operator).get("/referrals/", {"month": "2026-13"})
     assert bad.status_code == 422
+
+
+def test_hq_sets_the_referral_policy_from_the_console(chain: Chain) -> None:
+    from shequn.referrals.policy import chain_policy, forget_policies
+
+    hq = client_for(chain.hq_operator)
+    page = hq.get("/referrals/").content.decode()
+    assert 'id="policy"' in page
+    assert 'name="attribution_days" value="7"' in page
+    form = {
+        "action": "settings",
+        "binding_mode": "days",
+        "binding_days": "15",
+        "attribution_days": "3",
+        "freeze_days": "10",
+        "min_withdrawal": "20.00",
+        "group_owner_percent": "2.5",
+    }
+    assert hq.post("/referrals/", form).status_code == 302
+    forget_policies()
+    policy = chain_policy(chain.hq.pk)
+    assert (
+        policy.binding_mode,
+        policy.binding_days,
+        policy.attribution_days,
+        policy.freeze_days,
+        policy.min_withdrawal_fen,
+        policy.group_owner_bp,
+    ) == ("days", 15, 3, 10, 2000, 250)
+    assert 'name="group_owner_percent" value="2.5"' in hq.get("/referrals/").content.decode()
+    for field, value in (("freeze_days", "99"), ("min_withdrawal", "abc"), ("binding_mode", "x")):
+        refused = hq.post("/referrals/", {**form, field: value}, HTTP_REFERER="/referrals/")
+        assert refused["Location"] == "/referrals/", field  # back to the form, with the reason
+        shown = hq.get("/referrals/").content.decode()
+        assert "天之间" in shown or "请填写" in shown or "未知的绑定方式" in shown, field
+    forget_policies()
+    assert chain_policy(chain.hq.pk).freeze_days == 10  # nothing changed
+    assert 'id="policy"' not in client_for(chain.manager_a).get("/referrals/").content.decode()
+    client_for(chain.manager_a).post("/referrals/", form, HTTP_REFERER="/referrals/")
+    forget_policies()
+    assert chain_policy(chain.hq.pk).freeze_days == 10  # a store manager changes nothing

@@ -13,8 +13,9 @@ from shequn.core.errors import InvalidInput, PermissionDenied
 from shequn.members.models import Member
 from shequn.orders.actions import LineRequest, place_order
 from shequn.orders.models import Order
-from shequn.referrals.actions import set_commission_rule, set_referral_settings
+from shequn.referrals.actions import set_commission_rule
 from shequn.referrals.models import CustomerBinding
+from shequn.referrals.policy import set_referral_settings
 from tests.conftest import Chain, make_sku
 from tests.orders.test_pickup import pay
 from tests.referrals.test_commission_lifecycle import approved_sharer, member

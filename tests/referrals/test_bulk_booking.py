@@ -21,7 +21,6 @@ from shequn.orders.actions import verify_pickup
 from shequn.orders.models import Order
 from shequn.referrals import commission
 from shequn.referrals.actions import (
-    FREEZE_PERIOD,
     _rates_for_order,
     fraud_signal,
     release_due_commissions,
@@ -38,6 +37,7 @@ from shequn.referrals.models import (
     Sharer,
     SharerStatus,
 )
+from shequn.referrals.policy import freeze_period
 from tests.conftest import Chain, build_chain, make_sku
 from tests.orders.test_sweeper_crash import database_url
 from tests.referrals.test_commission_lifecycle import (
@@ -172,7 +172,7 @@ def test_bulk_books_what_the_per_order_path_would(chain: Chain) -> None:
     handed = OrderCommission.objects.get(order=handed_over, member=sharer)
     handed_over.refresh_from_db()
     assert handed_over.fulfilled_at is not None
-    assert handed.unfreeze_at == handed_over.fulfilled_at + FREEZE_PERIOD
+    assert handed.unfreeze_at == handed_over.fulfilled_at + freeze_period(chain.hq.pk)
     ledger_is_sound()
     pending = held(sharer)["pending"] + held(parent)["pending"]
     assert pending == result.booked_fen
@@ -182,7 +182,7 @@ def test_bulk_books_what_the_per_order_path_would(chain: Chain) -> None:
     again = book_commissions(chain_id=chain.hq.pk)
     assert (again.commissions, again.booked_fen) == (0, 0)
     assert Posting.objects.count() == postings
-    later = timeutil.now() + FREEZE_PERIOD + FREEZE_PERIOD
+    later = timeutil.now() + 2 * freeze_period(chain.hq.pk)
     assert release_due_commissions(now=later) == 2  # handed_over, level 1 and level 2
     ledger_is_sound()
 

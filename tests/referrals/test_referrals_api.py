@@ -132,3 +132,32 @@ def test_statements_and_leaderboard_in_scope(chain: Chain) -> None:
         798,
         0,
     )
+
+
+def test_hq_reads_and_changes_the_policy_bad_values_change_nothing(chain: Chain) -> None:
+    hq = client_for(chain.hq_operator)
+    assert hq.get("/api/referrals/settings").json()["attribution_days"] == 7
+    changed = hq.patch(
+        "/api/referrals/settings", json.dumps({"attribution_days": 3}), "application/json"
+    )
+    assert (changed.status_code, changed.json()["attribution_days"]) == (200, 3)
+    for body in ({"freeze_days": 31}, {"min_withdrawal_fen": 0}, {"group_owner_bp": -1}):
+        bad = hq.patch("/api/referrals/settings", json.dumps(body), "application/json")
+        assert bad.status_code == 422, body
+        assert {"code", "message"} <= set(bad.json())
+    mode = hq.patch(
+        "/api/referrals/settings", json.dumps({"binding_mode": "x"}), "application/json"
+    )
+    assert mode.status_code == 422
+    denied = client_for(chain.manager_a).patch(
+        "/api/referrals/settings", json.dumps({"freeze_days": 1}), "application/json"
+    )
+    assert denied.status_code == 403
+    assert hq.get("/api/referrals/settings").json() == {
+        "binding_mode": "none",
+        "binding_days": 30,
+        "attribution_days": 3,
+        "freeze_days": 7,
+        "min_withdrawal_fen": 1000,
+        "group_owner_bp": 0,
+    }

@@ -16,10 +16,10 @@ from shequn.orders.actions import LineRequest, place_order
 from shequn.orders.models import Order
 from shequn.referrals.ledger import chain_account, staff_account
 from shequn.referrals.models import AccountKind, LedgerTransaction, TransactionKind
+from shequn.referrals.policy import set_referral_settings
 from shequn.referrals.staff_rewards import (
     book_recruitment_rewards,
     pay_staff_rewards,
-    set_group_owner_rate,
 )
 from tests.conftest import Chain, make_group, make_sku, phone, staff_code
 from tests.orders.test_pickup import pay
@@ -76,7 +76,7 @@ def test_the_group_owner_earns_on_orders_from_the_group_and_gives_back_on_refund
     sku = make_sku(chain, price_fen=3990, stock={chain.store_a: 50})
     no_rate = group_order(chain, owned_group, sku, 1)
     assert earned(chain, chain.operator_a) == 0  # no rate set: nothing
-    set_group_owner_rate(acting=chain.hq_operator, rate_bp=300)
+    set_referral_settings(acting=chain.hq_operator, group_owner_bp=300)
     order = group_order(chain, owned_group, sku, 2)  # 7,980 fen at 3 % → 239
     assert earned(chain, chain.operator_a) == 239
     refund_in_full(chain, order, amount=3990)  # half back → floor(239 × 3990 / 7980) = 119 kept
@@ -90,7 +90,7 @@ def test_the_group_owner_earns_on_orders_from_the_group_and_gives_back_on_refund
 def test_rewards_are_paid_with_wages_once_and_a_later_clawback_is_flagged(
     chain: Chain, owned_group: Any
 ) -> None:
-    set_group_owner_rate(acting=chain.hq_operator, rate_bp=500)
+    set_referral_settings(acting=chain.hq_operator, group_owner_bp=500)
     sku = make_sku(chain, price_fen=2000, stock={chain.store_a: 50})
     order = group_order(chain, owned_group, sku, 1, units=1)  # 100 fen
     groups.join_by_invitation(
@@ -117,10 +117,10 @@ def test_rewards_are_paid_with_wages_once_and_a_later_clawback_is_flagged(
 @pytest.mark.parametrize("rate", [-1, 3001, 2.5, "300"])
 def test_bad_group_owner_rates_are_refused(chain: Chain, rate: Any) -> None:
     with pytest.raises(DomainError) as refused:
-        set_group_owner_rate(acting=chain.hq_operator, rate_bp=rate)
-    assert refused.value.code == "invalid_rate"
+        set_referral_settings(acting=chain.hq_operator, group_owner_bp=rate)
+    assert refused.value.code == "invalid_setting"
     with pytest.raises(PermissionDenied):
-        set_group_owner_rate(acting=chain.manager_a, rate_bp=100)
+        set_referral_settings(acting=chain.manager_a, group_owner_bp=100)
 
 
 def test_rewards_loaded_in_bulk_are_booked_once_like_the_joins_book_them(chain: Chain) -> None:

@@ -18,6 +18,7 @@ from shequn.core import timeutil
 from shequn.core.errors import NotFound, PermissionDenied
 from shequn.orders.models import Order
 from shequn.referrals.models import SHARE_CODE_MAX, ShareCode, Sharer, SharerStatus
+from shequn.referrals.policy import set_referral_settings
 from shequn.referrals.posters import QR_ORIGIN, QR_SCALE, SIZE, qr_matrix
 from shequn.referrals.sharing import CODE_ALPHABET, share_code
 from shequn.shop.session import SOURCE_KEY
@@ -133,6 +134,16 @@ def test_a_click_attributes_the_order_last_touch_wins_within_seven_days(
     order = buy_after(stale, sku, member(chain, 11).phone, "k2")
     assert order.sharer_id is None  # outside the window: nobody
 
+    set_referral_settings(acting=chain.hq_operator, attribution_days=2)  # HQ shortens it
+    short = Client()
+    short.get(f"/m/s/{first_code}/")
+    session = short.session
+    source = session[SOURCE_KEY]
+    source["at"] = (timeutil.now() - timedelta(days=2, minutes=1)).isoformat()
+    session[SOURCE_KEY] = source
+    session.save()
+    assert buy_after(short, sku, member(chain, 12).phone, "k4").sharer_id is None
+
 
 def test_unknown_suspended_and_foreign_codes_earn_nothing(shop: tuple[Chain, Any, Any]) -> None:
     chain, sku, sharer = shop
@@ -142,7 +153,7 @@ def test_unknown_suspended_and_foreign_codes_earn_nothing(shop: tuple[Chain, Any
     Sharer.objects.filter(member=sharer).update(status=SharerStatus.SUSPENDED)
     client = Client()
     assert client.get(f"/m/s/{code.code}/").status_code == 302  # still opens the product
-    order = buy_after(client, sku, member(chain, 12).phone, "k3")
+    order = buy_after(client, sku, member(chain, 13).phone, "k3")
     assert order.sharer_id is None
     with pytest.raises(PermissionDenied):
         share_code(sharer=sharer, store=chain.store_a, kind="product", target_id=sku.product_id)

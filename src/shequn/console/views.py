@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, timedelta
+from decimal import Decimal
 from functools import wraps
 from typing import Any
 
@@ -45,7 +46,8 @@ from shequn.promotions.calendar import week_calendar
 from shequn.promotions.queries import visible_schedules
 from shequn.referrals.actions import decide_sharer, review_commission
 from shequn.referrals.exports import statement_workbook
-from shequn.referrals.models import CommissionStatus, SharerStatus
+from shequn.referrals.models import BindingMode, CommissionStatus, SharerStatus
+from shequn.referrals.policy import chain_policy, set_referral_settings
 from shequn.referrals.queries import (
     access_sharer,
     leaderboard,
@@ -563,7 +565,7 @@ def referrals(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         action = request.POST.get("action", "")
         target = request.POST.get("id", "")
-        if not target.isdigit():
+        if action != "settings" and not target.isdigit():
             raise InvalidInput("缺少记录编号")
         if action in ("approve", "reject"):
             decide_sharer(
@@ -572,6 +574,9 @@ def referrals(request: HttpRequest) -> HttpResponse:
                 approve=action == "approve",
             )
             messages.success(request, "已审核推客申请")
+        elif action == "settings":
+            set_referral_settings(acting=staff, **_policy_form(request))
+            messages.success(request, "已保存分销设置")
         elif action in ("release", "withhold"):
             row = visible_commissions(staff).filter(pk=int(target)).first()
             if row is None:
@@ -590,11 +595,29 @@ def referrals(request: HttpRequest) -> HttpResponse:
             "held": visible_commissions(staff).filter(status=CommissionStatus.HELD)[:100],
             "rows": month_commissions(staff, month)[:300],
             "leaders": leaderboard(staff, month),
+            "policy": chain_policy(staff.node.chain_id),
+            "binding_modes": BindingMode.choices,
             "month": month,
             "can_review": has_perm(staff.role, Perm.MANAGE_COMMISSIONS),
             "can_approve": has_perm(staff.role, Perm.APPROVE_SHARERS),
         },
     )
+
+
+def _policy_form(request: HttpRequest) -> dict[str, object]:
+    """The 分销设置 form, in the units operators think in (yuan, percent), as the policy's."""
+    form = request.POST
+    try:
+        return {
+            "binding_mode": form.get("binding_mode", ""),
+            "binding_days": int(form.get("binding_days", "")),
+            "attribution_days": int(form.get("attribution_days", "")),
+            "freeze_days": int(form.get("freeze_days", "")),
+            "min_withdrawal_fen": yuan_to_fen(form.get("min_withdrawal", "")),
+            "group_owner_bp": int(Decimal(form.get("group_owner_percent", "")) * 100),
+        }
+    except (ValueError, ArithmeticError, TypeError):
+        raise InvalidInput("请填写整数天数、金额(元)和比例(%)", code="invalid_setting") from None
 
 
 def _month(request: HttpRequest) -> str:

@@ -95,11 +95,11 @@ def sale_facts(sale_id: int) -> SaleFacts | None:
 def forget_cached_facts() -> None:
     """Tests that rewrite a sale's rows by hand call this; actions never need to."""
     from shequn.promotions.coupons import forget_running_instant_discounts
-    from shequn.referrals.actions import forget_binding_modes
+    from shequn.referrals.policy import forget_policies
 
     _facts.clear()
     forget_running_instant_discounts()
-    forget_binding_modes()
+    forget_policies()
 
 
 # --- the statement ----------------------------------------------------------------------------

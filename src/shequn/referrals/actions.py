@@ -16,7 +16,6 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from shequn.catalog.models import Category, Product
@@ -42,16 +41,15 @@ from .models import (
     OrderCommission,
     Payout,
     PayoutStatus,
-    ReferralSettings,
     RuleKind,
     SettlementBatch,
     Sharer,
     SharerStatus,
 )
 from .payouts import PayoutGateway, payout_gateway
+from .policy import chain_policy, freeze_period
 
 logger = logging.getLogger(__name__)
-FREEZE_PERIOD = timedelta(days=7)  # after handover: the return window, then withdrawable
 MAX_LEVELS = 2  # deeper chains are illegal pyramid selling (禁止传销条例)
 MAX_FIXED_FEN = 100_000  # ¥1,000 a unit over both levels: above it a typo, not a policy
 
@@ -327,9 +325,10 @@ def review_commission(*, acting: Staff, row: OrderCommission, release: bool) -> 
 
 
 def start_freeze(order: Order, handed_over_at: datetime) -> None:
-    """The order was handed over: its commissions become withdrawable after the freeze."""
+    """The order was handed over: its commissions become withdrawable after the chain's freeze
+    period (the return window)."""
     OrderCommission.objects.filter(order=order, unfreeze_at__isnull=True).update(
-        unfreeze_at=handed_over_at + FREEZE_PERIOD
+        unfreeze_at=handed_over_at + freeze_period(order.chain_id)
     )
 
 
@@ -379,7 +378,7 @@ def request_withdrawal(*, member: Member, amount_fen: int, request_key: str) -> 
     key asked twice withdraws once."""
     if not Sharer.objects.filter(member=member, status=SharerStatus.APPROVED).exists():
         raise PermissionDenied("只有审核通过的推客可以提现", code="not_a_sharer")
-    minimum = settings.SHEQUN_MIN_WITHDRAWAL_FEN
+    minimum = chain_policy(member.chain_id).min_withdrawal_fen
     if type(amount_fen) is int and amount_fen < minimum:
         raise InvalidInput(f"最低提现 {minimum / 100:.2f} 元", code="below_min_withdrawal")
     return commission.withdraw(sharer=member, amount_fen=amount_fen, request_key=request_key)
@@ -465,62 +464,10 @@ def run_settlement(
 
 
 # --- bindings -------------------------------------------------------------------------------------
-MAX_BINDING_DAYS = 365
-
-
-def set_referral_settings(
-    *, acting: Staff, binding_mode: str, binding_days: int = 30
-) -> ReferralSettings:
-    """HQ chooses how customers stay with the sharer who brought them."""
-    require_perm(acting, Perm.MANAGE_COMMISSIONS)
-    if binding_mode not in BindingMode.values:
-        raise InvalidInput(f"未知的绑定方式: {binding_mode}", code="invalid_binding_mode")
-    if type(binding_days) is not int or not 1 <= binding_days <= MAX_BINDING_DAYS:
-        raise InvalidInput(f"绑定天数须在 1-{MAX_BINDING_DAYS} 之间", code="invalid_count")
-    with transaction.atomic():
-        row, _ = ReferralSettings.objects.update_or_create(
-            chain_id=acting.node.chain_id,
-            defaults={"binding_mode": binding_mode, "binding_days": binding_days},
-        )
-        forget_binding_modes()
-        record_audit(
-            acting.user,
-            "referrals.settings_changed",
-            target=row,
-            scope_path=acting.node.path,
-            details={"binding_mode": binding_mode, "binding_days": binding_days},
-        )
-    return row
-
-
-MODE_TTL_S = 2.0
-_modes: dict[int, tuple[float, str]] = {}
-
-
-def binding_mode(chain_id: int) -> str:
-    """The chain's binding mode, remembered for 2 s per process: with the default (none) an
-    order pays no query for bindings at all."""
-    hit = _modes.get(chain_id)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
-    mode = (
-        ReferralSettings.objects.filter(chain_id=chain_id)
-        .values_list("binding_mode", flat=True)
-        .first()
-        or BindingMode.NONE
-    )
-    _modes[chain_id] = (time.monotonic() + MODE_TTL_S, mode)
-    return mode
-
-
-def forget_binding_modes() -> None:
-    _modes.clear()
-
-
 def bound_sharer(member: Member, now: datetime) -> Member | None:
     """The sharer a customer is bound to right now (their orders credit them), if any. With
     the mode set back to "none", bindings made earlier stop counting."""
-    if binding_mode(member.chain_id) == BindingMode.NONE:
+    if chain_policy(member.chain_id).binding_mode == BindingMode.NONE:
         return None
     binding = CustomerBinding.objects.filter(member=member).select_related("sharer").first()
     if binding is None or (binding.expires_at is not None and binding.expires_at <= now):
@@ -535,8 +482,8 @@ def bind_customer(order: Order, now: datetime) -> None:
     sharer keeps an active binding; an expired one passes to the new sharer."""
     if order.sharer_id is None or order.sharer_id == order.member_id:
         return
-    settings_row = ReferralSettings.objects.filter(chain_id=order.chain_id).first()
-    mode = settings_row.binding_mode if settings_row else BindingMode.NONE
+    policy = chain_policy(order.chain_id)
+    mode = policy.binding_mode
     if mode == BindingMode.NONE:
         return
     if mode == BindingMode.NEW_ONLY and (
@@ -545,11 +492,7 @@ def bind_customer(order: Order, now: datetime) -> None:
         .exists()
     ):
         return  # not a new customer
-    expires = (
-        now + timedelta(days=settings_row.binding_days)
-        if settings_row is not None and mode == BindingMode.DAYS
-        else None
-    )
+    expires = now + timedelta(days=policy.binding_days) if mode == BindingMode.DAYS else None
     current = CustomerBinding.objects.filter(member_id=order.member_id).first()
     if current is None:
         try:

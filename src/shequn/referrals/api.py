@@ -17,7 +17,8 @@ from shequn.org.api import staff_of
 from shequn.org.scoping import within_node
 
 from . import actions
-from .models import CommissionRule, OrderCommission, Sharer
+from .models import CommissionRule, OrderCommission, ReferralSettings, Sharer
+from .policy import chain_policy, set_referral_settings
 from .queries import (
     access_sharer,
     leaderboard,
@@ -219,3 +220,32 @@ def sharer_leaderboard(
         }
         for row in leaderboard(staff, month, limit)
     ]
+
+
+class PolicyOut(Schema):
+    binding_mode: str
+    binding_days: int
+    attribution_days: int
+    freeze_days: int
+    min_withdrawal_fen: int
+    group_owner_bp: int
+
+
+class PolicyIn(Schema):
+    binding_mode: Literal["none", "days", "permanent", "new_only"] | None = None
+    binding_days: int | None = None
+    attribution_days: int | None = Field(None, description="分享链接归因窗口(天), 最后一次点击为准")
+    freeze_days: int | None = Field(None, description="收货后佣金冻结天数")
+    min_withdrawal_fen: int | None = None
+    group_owner_bp: int | None = Field(None, description="群主奖励, 订单实付的万分比")
+
+
+@router.get("/settings", response=PolicyOut, summary="分销设置(本连锁)")
+def get_policy(request: HttpRequest) -> ReferralSettings:
+    return chain_policy(staff_of(request).node.chain_id)
+
+
+@router.patch("/settings", response=PolicyOut, summary="修改分销设置(总部运营)")
+def change_policy(request: HttpRequest, payload: PolicyIn) -> ReferralSettings:
+    changes = {k: v for k, v in payload.dict().items() if v is not None}
+    return set_referral_settings(acting=staff_of(request), **changes)

@@ -40,7 +40,6 @@ from shequn.orders.models import Order, OrderStatus, RefundStatus
 
 # The thresholds live with the per-order rules; importing them keeps one set of numbers.
 from .actions import (
-    FREEZE_PERIOD,
     REFUND_RATIO_HOLD,
     REFUND_RATIO_MIN_ORDERS,
     SAME_ADDRESS_ORDERS,
@@ -55,6 +54,7 @@ from .models import (
     SharerStatus,
     TransactionKind,
 )
+from .policy import freeze_period
 
 CHUNK = 20_000  # orders per transaction: a crash loses at most one chunk's work, never half
 
@@ -305,7 +305,7 @@ def book_commissions(
                 " FROM referrals_due"
             )
             count, fen, held = cursor.fetchone()
-            _start_freeze_of_handed_over(part[0], part[-1])
+            _start_freeze_of_handed_over(part[0], part[-1], freeze_period(chain_id))
             cursor.execute("DELETE FROM referrals_due")
         crash_point("commissions.after_chunk")
         result.orders_seen += len(part)
@@ -322,10 +322,10 @@ def _db_time(moment: datetime) -> object:
     return connection.ops.adapt_datetimefield_value(moment)
 
 
-def _start_freeze_of_handed_over(lo: int, hi: int) -> None:
+def _start_freeze_of_handed_over(lo: int, hi: int, freeze: timedelta) -> None:
     """Orders handed over before their commission was booked: the freeze runs from handover
     (what ``actions.start_freeze`` does at the pickup counter)."""
-    ends = ExpressionWrapper(F("fulfilled_at") + FREEZE_PERIOD, output_field=DateTimeField())
+    ends = ExpressionWrapper(F("fulfilled_at") + freeze, output_field=DateTimeField())
     OrderCommission.objects.filter(
         order__id__range=(lo, hi),
         unfreeze_at__isnull=True,

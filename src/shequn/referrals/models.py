@@ -389,14 +389,17 @@ class BindingMode(models.TextChoices):
 
 
 class ReferralSettings(models.Model):
-    """A chain's referral settings (CRMEB's binding modes). Without a row: no binding, a 7-day
-    freeze after handover."""
+    """A chain's referral policy (``policy.py``). Without a row: no binding, a 7-day window,
+    a 7-day freeze after handover, the deployment's minimum withdrawal, no group-owner reward."""
 
     chain = models.OneToOneField(OrgNode, on_delete=models.PROTECT, related_name="+")
     binding_mode = models.CharField(
         max_length=12, choices=BindingMode.choices, default=BindingMode.NONE
     )
     binding_days = models.PositiveSmallIntegerField(default=30)
+    attribution_days = models.PositiveSmallIntegerField("归因窗口(天)", default=7)  # last touch
+    freeze_days = models.PositiveSmallIntegerField("收货后冻结(天)", default=7)  # return window
+    min_withdrawal_fen = models.PositiveIntegerField("最低提现(分)", default=1000)
     # The group owner's reward on every paid order placed from their group (seed 000: owners
     # who push products after an expert talk), on what was paid net of refunds. 0: none.
     group_owner_bp = models.PositiveIntegerField("群主奖励(万分比)", default=0)

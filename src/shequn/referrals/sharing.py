@@ -2,7 +2,7 @@
 
 The code is the whole scene of the share (≤ 32 characters, what a mini-program QR may carry):
 ``/m/s/<code>/`` records the sharer as the visitor's last touch and opens the target; the order
-placed within the attribution window (7 days, ``shop.session.SOURCE_WINDOW``) stores the sharer
+placed within the chain's attribution window (7 days unless HQ changes it) stores the sharer
 and ``share:<code>``. Codes are random, not sequential, so nobody can walk other sharers' codes.
 """
 

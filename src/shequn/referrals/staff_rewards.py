@@ -4,7 +4,7 @@
   brought joins the group, in the join's own transaction — chain's reward expense → the
   cashier's "earned" account, once per reward row (which is once per group and member, ever).
 - A group owner's reward (seed 000: owners who push products after an expert talk): a rate
-  (``ReferralSettings.group_owner_bp``) of every paid order placed from their group, booked at
+  (the chain policy's ``group_owner_bp``) of every paid order placed from their group, booked at
   payment and reversed in proportion on refunds, so it never exceeds the rate on what was
   paid net of refunds.
 - Paid with wages: ``pay_staff_rewards`` moves every positive earned balance to the chain's
@@ -35,9 +35,9 @@ from .models import (
     AccountKind,
     LedgerTransaction,
     Posting,
-    ReferralSettings,
     TransactionKind,
 )
+from .policy import chain_policy
 
 
 def book_recruitment_reward(reward: RecruitmentReward) -> LedgerTransaction:
@@ -54,30 +54,6 @@ def book_recruitment_reward(reward: RecruitmentReward) -> LedgerTransaction:
         staff=reward.staff,
         memo=f"拉新奖励: {reward.group.name} 第 {reward.member_ordinal} 位成员",
     )
-
-
-MAX_GROUP_OWNER_BP = 3000  # 30 %: above it a typo, not a policy
-
-
-def set_group_owner_rate(*, acting: Staff, rate_bp: int) -> ReferralSettings:
-    """HQ sets the group owners' reward, in basis points of what each order paid (0: none)."""
-    require_perm(acting, Perm.MANAGE_COMMISSIONS)
-    if type(rate_bp) is not int or not 0 <= rate_bp <= MAX_GROUP_OWNER_BP:
-        raise InvalidInput(
-            f"群主奖励比例须为 0-{MAX_GROUP_OWNER_BP // 100}% 之间的整数万分比", code="invalid_rate"
-        )
-    with transaction.atomic():
-        row, _ = ReferralSettings.objects.update_or_create(
-            chain_id=acting.node.chain_id, defaults={"group_owner_bp": rate_bp}
-        )
-        record_audit(
-            acting.user,
-            "referrals.group_owner_rate_set",
-            target=row,
-            scope_path=acting.node.path,
-            details={"group_owner_bp": rate_bp},
-        )
-    return row
 
 
 def book_recruitment_rewards(rewards: list[RecruitmentReward], chain_id: int) -> int:
@@ -128,12 +104,7 @@ def book_recruitment_rewards(rewards: list[RecruitmentReward], chain_id: int) ->
 
 
 def group_owner_rate(chain_id: int) -> int:
-    return int(
-        ReferralSettings.objects.filter(chain_id=chain_id)
-        .values_list("group_owner_bp", flat=True)
-        .first()
-        or 0
-    )
+    return chain_policy(chain_id).group_owner_bp
 
 
 def _owner_of(order: Order) -> User | None:

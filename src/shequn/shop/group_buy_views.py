@@ -67,7 +67,9 @@ def join_group_buy(request: HttpRequest, campaign_id: int) -> HttpResponse:
         raise NotFound("请从社群里的商品卡片或门店二维码进入")
     campaign = member_group_buy(store, campaign_id)
     raw_team = request.POST.get("team", "").strip()
-    source = current_source(request) or Source(None, None, "", OrderChannel.ORGANIC)
+    source = current_source(request, member.chain_id) or Source(
+        None, None, "", OrderChannel.ORGANIC
+    )
     placed = place_order(
         member=member,
         store=store,

@@ -4,7 +4,7 @@ from. Kept in the Django session under keys of their own, apart from staff login
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import wraps
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -17,13 +17,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from shequn.core import timeutil
 from shequn.members.models import Member
 from shequn.org.models import NodeKind, OrgNode
+from shequn.referrals.policy import attribution_window
 
 from .links import Source
 
 MEMBER_KEY = "shop_member"
 STORE_KEY = "shop_store"
 SOURCE_KEY = "shop_source"
-SOURCE_WINDOW = timedelta(days=7)  # a source older than this no longer attributes an order
 
 View = Callable[..., HttpResponse]
 
@@ -90,13 +90,15 @@ def remember_source(request: HttpRequest, source: Source) -> None:
     request.session[SOURCE_KEY] = {**source.as_session(), "at": timeutil.now().isoformat()}
 
 
-def current_source(request: HttpRequest) -> Source | None:
+def current_source(request: HttpRequest, chain_id: int) -> Source | None:
+    """The last touch, if it is within the chain's attribution window (HQ sets it; 7 days
+    unless changed)."""
     raw = request.session.get(SOURCE_KEY)
     if not isinstance(raw, dict):
         return None
     try:
         at = datetime.fromisoformat(str(raw["at"]))
-        if timeutil.now() - at > SOURCE_WINDOW:
+        if timeutil.now() - at > attribution_window(chain_id):
             return None
         return Source(
             group_id=raw.get("group"),

@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -23,6 +22,7 @@ from shequn.orders.models import OrderChannel
 from shequn.org.models import OrgNode
 from shequn.referrals.actions import apply_as_sharer, request_withdrawal
 from shequn.referrals.models import ShareCode, Sharer, SharerStatus, ShareTargetKind
+from shequn.referrals.policy import chain_policy
 from shequn.referrals.posters import render_poster
 from shequn.referrals.queries import (
     earnings,
@@ -58,7 +58,8 @@ def sharer_home(request: HttpRequest) -> HttpResponse:
             withdrawals=withdrawals(member),
             statements=monthly_statements(member),
             shares=_shares(request, member, store),
-            min_withdrawal_fen=settings.SHEQUN_MIN_WITHDRAWAL_FEN,
+            min_withdrawal_fen=chain_policy(member.chain_id).min_withdrawal_fen,
+            window_days=chain_policy(member.chain_id).attribution_days,
             request_key=uuid.uuid4().hex,
         )
     return render(request, "shop/sharer.html", context)

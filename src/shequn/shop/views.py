@@ -243,7 +243,9 @@ def checkout(request: HttpRequest) -> HttpResponse:
         done = Order.objects.filter(member=member, idempotency_key=key).first() if key else None
         if done is not None:
             return redirect("shop:order", number=done.number)
-    source = current_source(request) or Source(None, None, "", OrderChannel.ORGANIC)
+    source = current_source(request, member.chain_id) or Source(
+        None, None, "", OrderChannel.ORGANIC
+    )
     group = (
         CustomerGroup.objects.filter(pk=source.group_id).select_related("store").first()
         if source.group_id
