@@ -6,6 +6,9 @@
     shequn sweep           act on due deadlines once (unpaid orders past their deadline)
     shequn settle          settle sharers' commissions for a batch: withdraw and pay out
     shequn book-commissions  book every paid, attributed order's commission still missing
+    shequn demand classify   label group messages: JSON lines in, JSON lines out (stable)
+    shequn demand train      rebuild the shipped message classifier from data/demand/
+    shequn demand evaluate   the classifier's quality on the corpus's held-out split
     shequn seed-demo       load the demo chain (--stores, --members, --reset)
     shequn bootstrap       create a chain and its first HQ admin on an empty database
     shequn token create    issue an API token for a staff account
@@ -258,6 +261,54 @@ def cmd_book_commissions(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demand_classify(args: argparse.Namespace) -> int:
+    from shequn.demand.jsonl import BadLine, classify_lines
+
+    try:
+        classify_lines(sys.stdin, sys.stdout)
+    except BadLine as bad:
+        return _fail(str(bad))
+    return 0
+
+
+def cmd_demand_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from shequn.demand import training
+
+    corpus = Path(args.corpus)
+    extra = Path(args.polarity_extra) if args.polarity_extra else None
+    for path in (corpus, extra):
+        if path is not None and not path.is_file():
+            return _fail(f"找不到文件: {path}")
+    examples = training.load_corpus(corpus)
+    reviews = training.load_reviews(extra) if extra else []
+    model = training.train(
+        examples, polarity_extra=reviews, note=f"{corpus.name} + {len(reviews)} 条评价"
+    )
+    out = Path(args.out)
+    training.save(model, out)
+    evaluation = training.evaluate(model, examples)
+    print(f"已训练 {len(examples)} 条语料(+{len(reviews)} 条评价) → {out}")
+    print(f"留出集 macro-F1 {evaluation.macro_f1:.3f}")
+    return 0
+
+
+def cmd_demand_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from shequn.demand import training
+    from shequn.demand.classifier import shipped_model
+
+    corpus = Path(args.corpus)
+    if not corpus.is_file():
+        return _fail(f"找不到文件: {corpus}")
+    evaluation = training.evaluate(shipped_model(), training.load_corpus(corpus))
+    print(evaluation.report)
+    print(f"macro-F1 {evaluation.macro_f1:.3f}")
+    return 0
+
+
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     from django.db import transaction
 
@@ -418,6 +469,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chain", required=True, help="连锁代码 (总部节点的 code)")
     p.add_argument("--chunk", type=int, default=20_000, help="每个事务处理的订单数 (默认 20000)")
     p.set_defaults(func=cmd_book_commissions)
+
+    p = sub.add_parser(
+        "demand",
+        help="需求河: 群消息分类模型 (classify / train / evaluate)",
+        description="群消息的六类标签: need 需求/痛点, complaint 投诉, praise 表扬, "
+        "question 咨询, ad 广告, chitchat 闲聊。",
+    )
+    demand_sub = p.add_subparsers(dest="demand_command", metavar="操作", required=True)
+    d = demand_sub.add_parser(
+        "classify",
+        help="从标准输入读 JSON 行 {id, text}, 向标准输出逐行写 {id, label, score}",
+        description='输入每行一个 {"id": ..., "text": "..."}; 输出与输入同序, 每行一个 '
+        '{"id": ..., "label": ..., "score": ...}。格式错误的行会报出行号并以退出码 2 结束。'
+        "此接口供其他工具调用, 保持稳定。",
+    )
+    d.set_defaults(func=cmd_demand_classify)
+    from shequn.demand.training import CORPUS
+
+    d = demand_sub.add_parser(
+        "train",
+        help="用语料重新训练分类模型",
+        description="用 data/demand/messages.jsonl 的训练集训练六分类模型和投诉/表扬模型;"
+        " 可用 --polarity-extra 加入本连锁自己的评价数据 (CSV: label=1 好评, review)。",
+    )
+    d.add_argument("--corpus", default=str(CORPUS), help="语料 JSONL (默认项目语料)")
+    d.add_argument("--polarity-extra", default="", help="额外的好评/差评 CSV (label, review)")
+    d.add_argument("--out", required=True, help="模型输出路径 (.joblib)")
+    d.set_defaults(func=cmd_demand_train)
+    d = demand_sub.add_parser(
+        "evaluate",
+        help="在语料的固定留出集上评估随包模型",
+        description="打印每类的准确率/召回率和 macro-F1。",
+    )
+    d.add_argument("--corpus", default=str(CORPUS), help="语料 JSONL (默认项目语料)")
+    d.set_defaults(func=cmd_demand_evaluate)
 
     p = sub.add_parser("token", help="API 令牌", description="管理 API 令牌。")
     token_sub = p.add_subparsers(dest="token_command", metavar="操作", required=True)

@@ -1,0 +1,129 @@
+"""The message classifier: rules catch contact details and links; the shipped model is the one
+the training code makes from the corpus, and is good on the corpus's held-out split (loosely
+asserted so a broken model fails); the complaint/praise recipe holds on real product reviews;
+`shequn demand classify` keeps its JSON-lines contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shequn.demand import training
+from shequn.demand.classifier import LABELS, add_terms, classify, rule_label, shipped_model, words
+
+PUBLIC_REVIEWS = Path(
+    os.environ.get(
+        "SHEQUN_PUBLIC_REVIEWS",
+        Path(__file__).resolve().parents[3] / "shared" / "data" / "online_shopping_10_cats.csv",
+    )
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "加我vx：abc12345 兼职日结",
+        "想赚零花钱的加 V 信 happy888",
+        "有需要的联系 138 1234 5678",
+        "代购正品 点这里 www.daigou-shop.cn",
+        "薇信: mama_2024 低价奶粉",
+        "进群领福利 https://t.cn/abc",
+    ],
+)
+def test_contact_details_and_links_are_ads_by_rule(text: str) -> None:
+    assert rule_label(text) == "ad"
+    (result,) = classify([text])
+    assert (result.label, result.score, result.by_rule) == ("ad", 1.0, True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["可以用微信支付吗", "我加了群主微信了", "订单号 2026112412345678 还没发货", "明天13点提货"],
+)
+def test_ordinary_messages_are_left_to_the_model(text: str) -> None:
+    assert rule_label(text) is None
+
+
+def test_the_shipped_model_is_what_the_training_code_makes_and_it_is_good() -> None:
+    corpus = training.load_corpus()
+    heldout = [e for e in corpus if e.heldout]
+    assert len(heldout) > 900
+    assert {e.label for e in heldout} == set(LABELS)
+    shipped = training.evaluate(shipped_model(), corpus)
+    assert shipped.macro_f1 >= 0.85, shipped.report
+    retrained = training.train(corpus)
+    texts = [e.text for e in heldout]
+    assert [r.label for r in training.predict(retrained, texts)] == [
+        r.label for r in classify(texts)
+    ], (
+        "model/demand.joblib is stale: run `shequn demand train --out src/shequn/demand/model/demand.joblib`"
+    )
+
+
+def test_catalog_terms_join_the_dictionary() -> None:
+    assert "艾草暖宫贴" not in words("想要艾草暖宫贴的小包装")
+    add_terms(["艾草暖宫贴"])
+    assert "艾草暖宫贴" in words("想要艾草暖宫贴的小包装")
+
+
+@pytest.mark.skipif(not PUBLIC_REVIEWS.is_file(), reason=f"public reviews not at {PUBLIC_REVIEWS}")
+def test_complaint_and_praise_hold_on_real_product_reviews() -> None:
+    reviews = training.load_reviews(PUBLIC_REVIEWS)
+    random.Random(7).shuffle(reviews)
+    train_part, check = reviews[:12_000], reviews[-3_000:]
+    shipped = training.polarity_accuracy(shipped_model(), check)
+    assert shipped >= 0.70  # never saw a review: product-chat polarity carries over
+    corpus = training.load_corpus()
+    recipe = training.train(corpus, polarity_extra=train_part)
+    assert training.polarity_accuracy(recipe, check) >= 0.88
+    assert training.evaluate(recipe, corpus).macro_f1 >= 0.85  # and still holds on group chat
+
+
+def run_classify(stdin: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE"}}
+    return subprocess.run(
+        [sys.executable, "-m", "shequn.cli", "demand", "classify"],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_classify_command_answers_one_line_per_input_in_order() -> None:
+    inputs = [
+        {"id": 1, "text": "要是有小包装的艾灸贴就好了"},
+        {"id": "b", "text": "加我vx：abc12345 兼职日结"},
+        {"id": [3], "text": "昨天买的草莓一半是烂的，太失望了"},
+        {"id": None, "text": "鸡蛋很新鲜，下次还买"},
+    ]
+    done = run_classify("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in inputs))
+    assert done.returncode == 0, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [a["id"] for a in answers] == [row["id"] for row in inputs]
+    assert [a["label"] for a in answers] == ["need", "ad", "complaint", "praise"]
+    assert all(set(a) == {"id", "label", "score"} and 0 < a["score"] <= 1 for a in answers)
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ("not json", "不是合法的 JSON"),
+        ('{"text": "缺 id"}', "须为"),
+        ('{"id": 1, "text": 5}', "须为"),
+    ],
+)
+def test_a_bad_line_is_named_and_the_run_fails(bad: str, reason: str) -> None:
+    done = run_classify('{"id": 1, "text": "好"}\n' + bad + "\n")
+    assert done.returncode == 2
+    assert "第 2 行" in done.stderr
+    assert reason in done.stderr
+    assert len(done.stdout.splitlines()) == 1  # the line before it was answered
