@@ -6,6 +6,7 @@
     shequn sweep           act on due deadlines once (unpaid orders past their deadline)
     shequn settle          settle sharers' commissions for a batch: withdraw and pay out
     shequn book-commissions  book every paid, attributed order's commission still missing
+    shequn messages import   import group messages (WeCom chat archive, JSONL, CSV)
     shequn demand classify   label group messages: JSON lines in, JSON lines out (stable)
     shequn demand train      rebuild the shipped message classifier from data/demand/
     shequn demand evaluate   the classifier's quality on the corpus's held-out split
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import io
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -261,6 +263,42 @@ def cmd_book_commissions(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_messages_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from shequn.demand.ingest import import_messages as run_import
+    from shequn.demand.ingest import open_records
+    from shequn.org.models import NodeKind, OrgNode
+
+    path = Path(args.file)
+    if not path.is_file():
+        return _fail(f"找不到文件: {path}")
+    if args.batch < 1:
+        return _fail("--batch 须为正整数")
+    chain = OrgNode.objects.filter(code=args.chain, kind=NodeKind.HQ).first()
+    if chain is None:
+        return _fail(f"没有代码为 {args.chain} 的连锁")
+    size = path.stat().st_size
+    progress, update = _progress_printer()
+    with progress, path.open("rb") as raw:
+        stream = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        report = run_import(
+            chain,
+            open_records(path.name, stream),
+            batch=args.batch,
+            progress=lambda _: update("导入消息(字节)", min(raw.tell(), size), size),
+        )
+    for bad in report.bad[:50]:
+        print(f"第 {bad.line} 行: {bad.reason}", file=sys.stderr)
+    if report.bad_count > 50:
+        print(f"…… 另有 {report.bad_count - 50} 条无法读取的记录", file=sys.stderr)
+    print(
+        f"读取 {report.read} 条, 新增 {report.imported} 条, 重复 {report.duplicates} 条,"
+        f" 单聊跳过 {report.not_group} 条, 无法读取 {report.bad_count} 条"
+    )
+    return 3 if report.bad else 0
+
+
 def cmd_demand_classify(args: argparse.Namespace) -> int:
     from shequn.demand.jsonl import BadLine, classify_lines
 
@@ -469,6 +507,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chain", required=True, help="连锁代码 (总部节点的 code)")
     p.add_argument("--chunk", type=int, default=20_000, help="每个事务处理的订单数 (默认 20000)")
     p.set_defaults(func=cmd_book_commissions)
+
+    p = sub.add_parser(
+        "messages",
+        help="群消息: 导入 (企业微信会话存档 / JSONL / CSV)",
+        description="群消息的导入与管理。",
+    )
+    messages_sub = p.add_subparsers(dest="messages_command", metavar="操作", required=True)
+    m = messages_sub.add_parser(
+        "import",
+        help="导入群消息文件, 显示进度; 重复导入不会重复入库",
+        description="读取企业微信会话内容存档(解密后的 JSON 行)、通用 JSON 行或 CSV"
+        " (列: msgid, chat_id 或 group_id, sender, time, type, content)。"
+        "无法读取的记录按行号报告并跳过, 其余逐条完整入库; 有跳过的记录时退出码为 3。",
+    )
+    m.add_argument("file", help="消息文件 (.jsonl / .csv)")
+    m.add_argument("--chain", required=True, help="连锁代码 (总部节点的 code)")
+    m.add_argument("--batch", type=int, default=5000, help="每批入库条数 (默认 5000)")
+    m.set_defaults(func=cmd_messages_import)
 
     p = sub.add_parser(
         "demand",

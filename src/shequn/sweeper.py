@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from django.db import close_old_connections
 
+from shequn.demand.actions import classify_pending
 from shequn.orders.actions import sweep_expired_orders, sweep_unsubmitted_refunds
 from shequn.promotions.actions import sweep_group_buy_teams
 from shequn.promotions.calendar import materialize_schedules
@@ -27,6 +28,7 @@ SWEEPS: list[tuple[str, Callable[..., int]]] = [
     ("promotions.weekly_calendar", materialize_schedules),
     ("referrals.commission_release", release_due_commissions),
     ("orders.refund_submission", sweep_unsubmitted_refunds),
+    ("demand.classify_messages", classify_pending),
 ]
 
 

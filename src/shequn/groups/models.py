@@ -42,6 +42,11 @@ class CustomerGroup(models.Model):
     status = models.CharField(
         "状态", max_length=16, choices=GroupStatus.choices, default=GroupStatus.ACTIVE
     )
+    # The WeCom customer group's chat id (roomid / chat_id): how chat records and
+    # group-change callbacks name it.
+    external_chat_id = models.CharField(
+        "企业微信群ID", max_length=64, null=True, blank=True, unique=True
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

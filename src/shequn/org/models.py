@@ -71,6 +71,10 @@ class Staff(models.Model):
     role = models.CharField("角色", max_length=32, choices=Role.choices)
     display_name = models.CharField("姓名", max_length=50)
     phone = models.CharField("手机号", max_length=20, blank=True)
+    # Their WeCom account (企业微信 userid): how chat records and callbacks name them.
+    wecom_userid = models.CharField(
+        "企业微信账号", max_length=64, null=True, blank=True, unique=True
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "shequn.orders",
     "shequn.promotions",
     "shequn.referrals",
+    "shequn.demand",
     "shequn.shop",
     "shequn.console",
 ]

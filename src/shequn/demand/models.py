@@ -1,0 +1,77 @@
+"""Group messages, as the chat platform recorded them, and what each one is.
+
+A message is stored once: ``(platform, platform_msg_id)`` is unique, so an import or a webhook
+delivered twice adds nothing. It belongs to one of the chain's groups, and is from a member
+(matched by their WeCom external userid), a staff member (by WeCom userid), or someone the
+chain does not know yet (``sender_ref`` keeps the platform's id). ``label`` is empty until the
+classifier has seen it (the classify sweep fills it in batches, off the import's path).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from shequn.groups.models import CustomerGroup
+from shequn.members.models import Member
+from shequn.org.models import OrgNode
+
+
+class MessageType(models.TextChoices):
+    TEXT = "text", "文本"
+    IMAGE = "image", "图片"
+    LINK = "link", "链接"
+    RED_PACKET = "red_packet", "红包"
+    SYSTEM = "system", "系统消息"  # joins, leaves, recalls, renames
+    OTHER = "other", "其他"  # voice, video, file, mini-program …: kept, not read
+
+
+class MessageLabel(models.TextChoices):
+    NEED = "need", "需求/痛点"
+    COMPLAINT = "complaint", "投诉"
+    PRAISE = "praise", "表扬"
+    QUESTION = "question", "咨询"
+    AD = "ad", "广告"
+    CHITCHAT = "chitchat", "闲聊"
+
+
+class Message(models.Model):
+    chain = models.ForeignKey(OrgNode, on_delete=models.PROTECT, related_name="+")
+    group = models.ForeignKey(CustomerGroup, on_delete=models.PROTECT, related_name="messages")
+    platform = models.CharField(max_length=16)  # wecom, import, webhook
+    platform_msg_id = models.CharField(max_length=128)
+    sender_member = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    sender_staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    sender_ref = models.CharField(max_length=64, blank=True)  # the platform's id of the sender
+    sent_at = models.DateTimeField()
+    msg_type = models.CharField(max_length=12, choices=MessageType.choices)
+    content = models.TextField(blank=True)
+    label = models.CharField(max_length=12, choices=MessageLabel.choices, blank=True)
+    label_score = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "群消息"
+        verbose_name_plural = "群消息"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["platform", "platform_msg_id"], name="one_row_per_platform_message"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["group", "sent_at"], name="message_group_time_idx"),
+            models.Index(
+                fields=["id"], name="message_unlabelled_idx", condition=models.Q(label="")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.platform_msg_id}"
+
+    @classmethod
+    def scope_q(cls, path: str) -> models.Q:
+        return models.Q(group__store__path__startswith=path)
