@@ -7,6 +7,7 @@ from datetime import time, timedelta
 
 from shequn.catalog.models import Product, Sku
 from shequn.core import timeutil
+from shequn.demand.models import Message, ModerationCase
 from shequn.groups import actions as group_actions
 from shequn.groups.models import CustomerGroup, GroupMembership, Invitation, RecruitmentReward
 from shequn.members.models import Member
@@ -60,6 +61,8 @@ class World:
     foreign_coupon: CouponTemplate  # another chain's coupon template
     foreign_schedule: PromotionSchedule  # another chain's weekly schedule
     sharer_b: Sharer  # member B, an approved sharer of store B
+    message_b: Message  # an ad member B posted in store B's group
+    case_b: ModerationCase  # ... and the case it opened
 
 
 def build_world() -> World:
@@ -169,6 +172,21 @@ def build_world() -> World:
     )
     sharer_b = apply_as_sharer(member=joined_b.member)
     decide_sharer(acting=chain.manager_b, sharer=sharer_b, approve=True)
+    message_b = Message.objects.create(
+        chain=chain.hq,
+        group=group_b,
+        platform="wecom",
+        platform_msg_id="msg-b-1",
+        sender_member=joined_b.member,
+        sent_at=now,
+        msg_type="text",
+        content="B店专属群 兼职日结 加我vx: bshop888",
+        label="ad",
+        label_score=1.0,
+    )
+    case_b = ModerationCase.objects.create(
+        message=message_b, group=group_b, member=joined_b.member, reason="ad"
+    )
     return World(
         chain=chain,
         group_a=group_a,
@@ -192,4 +210,6 @@ def build_world() -> World:
         foreign_coupon=foreign_coupon,
         foreign_schedule=foreign_schedule,
         sharer_b=sharer_b,
+        message_b=message_b,
+        case_b=case_b,
     )

@@ -122,6 +122,7 @@ def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 def _register_routers() -> None:
     from shequn.catalog.api import router as catalog
+    from shequn.demand.api import router as demand
     from shequn.groups.api import invitations_router, join_router, rewards_router
     from shequn.groups.api import router as groups
     from shequn.members.api import router as members
@@ -147,6 +148,7 @@ def _register_routers() -> None:
     api.add_router("/member", member_router)
     api.add_router("/promotions", promotions)
     api.add_router("/referrals", referrals)
+    api.add_router("/demand", demand)
 
 
 _register_routers()

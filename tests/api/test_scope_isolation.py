@@ -50,6 +50,7 @@ def path_ids(world: World) -> dict[str, int]:
         "template_id": world.foreign_coupon.pk,
         "schedule_id": world.foreign_schedule.pk,
         "sharer_id": world.sharer_b.pk,
+        "case_id": world.case_b.pk,
     }
 
 
@@ -157,6 +158,7 @@ def write_bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
         ("POST", "/api/promotions/schedules/{schedule_id}/stop"): {},
         ("POST", "/api/referrals/sharers/{sharer_id}/decision"): {"approve": False},
         ("PATCH", "/api/referrals/settings"): {"freeze_days": 3},
+        ("POST", "/api/demand/moderation/{case_id}/decision"): {"action": "remove"},
         ("POST", "/api/referrals/rules"): {
             "rates_bp": [100],
             "product_id": world.foreign_product.pk,
@@ -190,6 +192,7 @@ def snapshot() -> dict[str, int]:
             "shop",
             "promotions",
             "referrals",
+            "demand",
         }
     }
 

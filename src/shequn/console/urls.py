@@ -1,7 +1,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import path
 
-from . import views
+from . import demand_views, views
 
 app_name = "console"
 
@@ -30,6 +30,7 @@ urlpatterns = [
     path("promotions/calendar/", views.promotion_calendar, name="calendar"),
     path("referrals/", views.referrals, name="referrals"),
     path("referrals/export.xlsx", views.referrals_export, name="referrals_export"),
+    path("messages/", demand_views.group_messages, name="messages"),
     path("stock/", views.stock, name="stock"),
     path("pickup/", views.pickup, name="pickup"),
     path("j/<str:code>/", views.join, name="join"),

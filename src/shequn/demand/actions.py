@@ -1,4 +1,4 @@
-"""Demand actions: label what came in (the classify sweep)."""
+"""Demand actions: label what came in (the classify sweep), then act on the ads it found."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from django.db import transaction
 
 from .classifier import classify
 from .models import Message, MessageLabel, MessageType
+from .moderation import open_cases
 
 READABLE = (MessageType.TEXT, MessageType.LINK)
 
@@ -60,4 +61,5 @@ def _classify_chunk(batch: int) -> int:
         updates.append(Message(pk=pk, label=label, label_score=score))
     with transaction.atomic():
         Message.objects.bulk_update(updates, ["label", "label_score"], batch_size=500)
+    open_cases(pk for pk, (label, _) in labels.items() if label == MessageLabel.AD)
     return len(updates)

@@ -89,10 +89,30 @@ def add_terms(terms: Iterable[str]) -> None:
                 tokenizer.add_word(term, freq=50_000)
 
 
+_segmented = threading.local()  # one batch's segmentation, shared by both models
+
+
 def words(text: str) -> list[str]:
     """jieba words and adjacent word pairs (the model's second feature family)."""
+    ready: dict[str, list[str]] | None = getattr(_segmented, "batch", None)
+    if ready is not None and text in ready:
+        return ready[text]
     found = [w for w in _tokenizer().lcut(text, HMM=False) if not w.isspace()]
     return found + [f"{a}_{b}" for a, b in zip(found, found[1:], strict=False)]
+
+
+class _SegmentOnce:
+    """Within a ``predict`` call each distinct text is segmented once, not once per model."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.texts = texts
+
+    def __enter__(self) -> None:
+        _segmented.batch = None
+        _segmented.batch = {text: words(text) for text in set(self.texts)}
+
+    def __exit__(self, *_: object) -> None:
+        _segmented.batch = None
 
 
 # --- the model --------------------------------------------------------------------------------
@@ -121,28 +141,30 @@ def _softmax_top(margins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def predict(model: Model, texts: Sequence[str]) -> list[Labelled]:
     """Label every text (rules first, then the model), in order."""
-    out: list[Labelled | None] = [None] * len(texts)
-    rest = []
-    for i, text in enumerate(texts):
-        if rule_label(text) is not None:
-            out[i] = Labelled("ad", 1.0, by_rule=True)
-        else:
-            rest.append(i)
+    out: list[Labelled] = [Labelled("ad", 1.0, by_rule=True)] * len(texts)
+    rest = [i for i, text in enumerate(texts) if rule_label(text) is None]
     if rest:
         batch = [texts[i] for i in rest]
-        margins = np.asarray(model.six.decision_function(batch))
-        best, scores = _softmax_top(margins)
-        classes = list(model.six.classes_)
-        labels = [classes[b] for b in best]
-        polar_rows = [k for k, label in enumerate(labels) if label in POLAR]
-        if polar_rows:
-            margin = np.asarray(model.polarity.decision_function([batch[k] for k in polar_rows]))
-            positive = list(model.polarity.classes_)[1]
-            for k, m in zip(polar_rows, margin, strict=True):
-                labels[k] = positive if m > 0 else next(c for c in POLAR if c != positive)
-        for k, i in enumerate(rest):
-            out[i] = Labelled(labels[k], round(float(scores[k]), 4))
-    return [item for item in out if item is not None]
+        with _SegmentOnce(batch):
+            for i, labelled in zip(rest, _model_labels(model, batch), strict=True):
+                out[i] = labelled
+    return out
+
+
+def _model_labels(model: Model, batch: list[str]) -> list[Labelled]:
+    margins = np.asarray(model.six.decision_function(batch))
+    best, scores = _softmax_top(margins)
+    classes = list(model.six.classes_)
+    labels = [classes[b] for b in best]
+    polar_rows = [k for k, label in enumerate(labels) if label in POLAR]
+    if polar_rows:
+        for k, label in zip(
+            polar_rows, polarity_of(model, [batch[k] for k in polar_rows]), strict=True
+        ):
+            labels[k] = label
+    return [
+        Labelled(label, round(float(score), 4)) for label, score in zip(labels, scores, strict=True)
+    ]
 
 
 def polarity_of(model: Model, texts: Sequence[str]) -> list[str]:

@@ -75,3 +75,40 @@ class Message(models.Model):
     @classmethod
     def scope_q(cls, path: str) -> models.Q:
         return models.Q(group__store__path__startswith=path)
+
+
+class CaseStatus(models.TextChoices):
+    OPEN = "open", "待处理"
+    WARNED = "warned", "已警告"
+    REMOVED = "removed", "已移出群"
+    DISMISSED = "dismissed", "无需处理"
+
+
+class ModerationCase(models.Model):
+    """An ad (or abuse) seen in a group: one case per message, decided once — by the group's
+    policy (warn, then remove on the second offence) or by a person from the queue."""
+
+    message = models.OneToOneField(Message, on_delete=models.PROTECT, related_name="case")
+    group = models.ForeignKey(CustomerGroup, on_delete=models.PROTECT, related_name="+")
+    member = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.CharField(max_length=12, choices=MessageLabel.choices)
+    status = models.CharField(max_length=12, choices=CaseStatus.choices, default=CaseStatus.OPEN)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )  # None once decided: the group's automatic policy
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "违规处理"
+        verbose_name_plural = "违规处理"
+        indexes = [models.Index(fields=["group", "member", "status"], name="case_offender_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} {self.get_status_display()}"
+
+    @classmethod
+    def scope_q(cls, path: str) -> models.Q:
+        return models.Q(group__store__path__startswith=path)

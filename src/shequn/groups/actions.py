@@ -36,6 +36,7 @@ from .models import (
     InvitationKind,
     JoinChannel,
     MembershipRole,
+    ModerationPolicy,
     RecruitmentReward,
 )
 from .queries import sibling_with_room
@@ -108,7 +109,9 @@ def update_group(
     rules: str | None = None,
     capacity: int | None = None,
     status: str | None = None,
+    moderation: str | None = None,
 ) -> CustomerGroup:
+    """Change a group's name, rules, capacity, status or how its ads are handled."""
     require_perm(acting, Perm.MANAGE_GROUPS)
     new_name = group.name if name is None else name
     new_rules = group.rules if rules is None else rules
@@ -116,6 +119,8 @@ def update_group(
     new_name = _check_group_fields(new_name, group.theme, new_capacity, new_rules)
     if status is not None and status not in GroupStatus.values:
         raise InvalidInput(f"未知的群状态: {status}", code="invalid_status")
+    if moderation is not None and moderation not in ModerationPolicy.values:
+        raise InvalidInput(f"未知的广告处理方式: {moderation}", code="invalid_moderation")
     with transaction.atomic():
         # Shrinking below the current head count is refused by the guard, never by a stale read.
         updated = CustomerGroup.objects.filter(pk=group.pk, member_count__lte=new_capacity).update(
@@ -123,6 +128,7 @@ def update_group(
             rules=new_rules,
             capacity=new_capacity,
             status=status or group.status,
+            moderation=moderation or group.moderation,
         )
         if not updated:
             raise RuleViolation(
@@ -135,7 +141,12 @@ def update_group(
             "groups.updated",
             target=group,
             scope_path=group.store.path,
-            details={"name": new_name, "capacity": new_capacity, "status": group.status},
+            details={
+                "name": new_name,
+                "capacity": new_capacity,
+                "status": group.status,
+                "moderation": group.moderation,
+            },
         )
     return group
 

@@ -25,6 +25,7 @@ from .models import (
     Invitation,
     InvitationKind,
     MembershipRole,
+    ModerationPolicy,
     RecruitmentReward,
 )
 from .qr import qr_png
@@ -56,6 +57,7 @@ class GroupOut(Schema):
     capacity: int
     member_count: int
     status: str
+    moderation: str
     owner_id: int | None
     created_at: datetime
 
@@ -81,6 +83,7 @@ class GroupPatch(Schema):
     rules: str | None = Field(None, max_length=5000)
     capacity: int | None = Field(None, ge=1, le=WECHAT_GROUP_CAP)
     status: GroupStatus | None = None
+    moderation: ModerationPolicy | None = None
 
 
 class MembershipOut(Schema):
@@ -267,6 +270,7 @@ def update_group(request: HttpRequest, group_id: int, payload: GroupPatch) -> Cu
         rules=payload.rules,
         capacity=payload.capacity,
         status=payload.status,
+        moderation=payload.moderation,
     )
 
 

@@ -30,6 +30,11 @@ class GroupStatus(models.TextChoices):
     CLOSED = "closed", "已关闭"
 
 
+class ModerationPolicy(models.TextChoices):
+    MANUAL = "manual", "人工处理(进入审核队列)"
+    WARN_THEN_REMOVE = "warn_then_remove", "先警告, 再犯自动移出"
+
+
 class CustomerGroup(models.Model):
     store = models.ForeignKey(
         OrgNode, on_delete=models.PROTECT, related_name="groups", verbose_name="门店"
@@ -41,6 +46,9 @@ class CustomerGroup(models.Model):
     member_count = models.PositiveIntegerField("成员数", default=0)
     status = models.CharField(
         "状态", max_length=16, choices=GroupStatus.choices, default=GroupStatus.ACTIVE
+    )
+    moderation = models.CharField(
+        "广告处理", max_length=20, choices=ModerationPolicy.choices, default=ModerationPolicy.MANUAL
     )
     # The WeCom customer group's chat id (roomid / chat_id): how chat records and
     # group-change callbacks name it.

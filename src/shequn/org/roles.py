@@ -37,6 +37,7 @@ class Perm(StrEnum):
     MANAGE_PROMOTIONS = "manage_promotions"  # flash sales, group-buys, coupons (HQ)
     MANAGE_COMMISSIONS = "manage_commissions"  # commission rules (HQ)
     APPROVE_SHARERS = "approve_sharers"  # approve sharers' applications (HQ or their store)
+    VIEW_MESSAGES = "view_messages"  # read the groups' messages (not cashiers, not suppliers)
 
 
 _ALL = frozenset(Perm)
@@ -44,6 +45,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
     Role.HQ_ADMIN: _ALL,
     Role.HQ_OPERATOR: frozenset(
         {
+            Perm.VIEW_MESSAGES,
             Perm.MANAGE_PROMOTIONS,
             Perm.MANAGE_COMMISSIONS,
             Perm.APPROVE_SHARERS,
@@ -62,6 +64,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
     ),
     Role.REGION_MANAGER: frozenset(
         {
+            Perm.VIEW_MESSAGES,
             Perm.PUSH_CARDS,
             Perm.MANAGE_STOCK,
             Perm.VIEW_ORDERS,
@@ -76,6 +79,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
     ),
     Role.STORE_MANAGER: frozenset(
         {
+            Perm.VIEW_MESSAGES,
             Perm.APPROVE_SHARERS,
             Perm.PUSH_CARDS,
             Perm.MANAGE_STOCK,
@@ -95,6 +99,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
     ),
     Role.GROUP_OPERATOR: frozenset(
         {
+            Perm.VIEW_MESSAGES,
             Perm.PUSH_CARDS,
             Perm.VIEW_ORDERS,
             Perm.FULFIL_ORDERS,

@@ -1,0 +1,58 @@
+"""Console pages of the demand river: the groups' messages, labelled, and the moderation queue
+(one-click warn / remove / dismiss). Reads come scoped from ``demand.queries``."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from shequn.core.errors import InvalidInput
+from shequn.demand.models import MessageLabel
+from shequn.demand.moderation import decide_case
+from shequn.demand.queries import access_case, open_queue, visible_messages
+from shequn.groups.queries import visible_groups
+from shequn.org.roles import Perm, has_perm
+
+from .views import _staff, staff_view
+
+PAGE = 200
+
+
+@staff_view
+def group_messages(request: HttpRequest) -> HttpResponse:
+    """群消息: every message of the groups in scope with its label, newest first."""
+    staff = _staff(request)
+    if request.method == "POST":
+        case_id = request.POST.get("case", "")
+        if not case_id.isdigit():
+            raise InvalidInput("缺少违规记录编号")
+        decided = decide_case(
+            acting=staff,
+            case=access_case(staff, int(case_id)),
+            action=request.POST.get("action", ""),
+        )
+        messages.success(request, f"已处理: {decided.get_status_display()}")
+        return redirect("console:messages")
+    label = request.GET.get("label", "")
+    if label and label not in MessageLabel.values:
+        raise InvalidInput(f"未知的分类: {label}")
+    group = request.GET.get("group", "")
+    rows = visible_messages(staff)
+    if label:
+        rows = rows.filter(label=label)
+    if group.isdigit():
+        rows = rows.filter(group_id=int(group))
+    return render(
+        request,
+        "console/messages.html",
+        {
+            "rows": rows[:PAGE],
+            "queue": open_queue(staff)[:100],
+            "labels": MessageLabel.choices,
+            "label": label,
+            "groups": visible_groups(staff),
+            "group": group,
+            "can_moderate": has_perm(staff.role, Perm.MANAGE_GROUPS),
+        },
+    )

@@ -1,0 +1,110 @@
+"""Demand API for staff: the groups' messages with their labels, and the moderation queue."""
+
+from datetime import datetime
+from typing import Literal
+
+from django.http import HttpRequest
+from ninja import Router, Schema
+from ninja.pagination import LimitOffsetPagination, paginate
+
+from shequn.members.queries import phone_for
+from shequn.org.api import staff_of
+from shequn.org.scoping import within_node
+
+from .models import Message, ModerationCase
+from .moderation import decide_case
+from .queries import access_case, visible_cases, visible_messages
+
+router = Router(tags=["需求河"])
+
+Label = Literal["need", "complaint", "praise", "question", "ad", "chitchat"]
+
+
+class MessageOut(Schema):
+    id: int
+    group_id: int
+    store_id: int
+    sent_at: datetime
+    msg_type: str
+    content: str
+    label: str
+    label_score: float | None
+    sender: str  # a member's masked phone, a staff member's name, or the platform's id
+    from_staff: bool
+
+
+def _sender(request: HttpRequest, message: Message) -> str:
+    if message.sender_member is not None:
+        return phone_for(staff_of(request), message.sender_member)
+    if message.sender_staff is not None:
+        staff = getattr(message.sender_staff, "staff", None)
+        return staff.display_name if staff else message.sender_staff.get_username()
+    return message.sender_ref
+
+
+def _message_out(request: HttpRequest, message: Message) -> dict[str, object]:
+    return {
+        "id": message.pk,
+        "group_id": message.group_id,
+        "store_id": message.group.store_id,
+        "sent_at": message.sent_at,
+        "msg_type": message.msg_type,
+        "content": message.content,
+        "label": message.label,
+        "label_score": message.label_score,
+        "sender": _sender(request, message),
+        "from_staff": message.sender_staff_id is not None,
+    }
+
+
+@router.get("/messages", response=list[MessageOut], summary="群消息(本辖区的群, 含分类)")
+@paginate(LimitOffsetPagination)
+def list_messages(
+    request: HttpRequest,
+    label: Label | None = None,
+    group_id: int | None = None,
+    store_id: int | None = None,
+) -> list[dict[str, object]]:
+    staff = staff_of(request)
+    messages = visible_messages(staff)
+    if label:
+        messages = messages.filter(label=label)
+    if group_id is not None:
+        messages = messages.filter(group_id=group_id)
+    if store_id is not None:
+        messages = within_node(messages, staff, store_id, via="group__store")
+    return [_message_out(request, m) for m in messages[:1000]]
+
+
+class CaseOut(Schema):
+    id: int
+    group_id: int
+    member_id: int | None
+    reason: str
+    status: str
+    content: str
+    created_at: datetime
+    decided_at: datetime | None
+
+    @staticmethod
+    def resolve_content(case: ModerationCase) -> str:
+        return case.message.content
+
+
+@router.get("/moderation", response=list[CaseOut], summary="违规处理队列(本辖区的群)")
+@paginate(LimitOffsetPagination)
+def list_cases(
+    request: HttpRequest, status: Literal["open", "warned", "removed", "dismissed"] | None = None
+) -> object:
+    cases = visible_cases(staff_of(request))
+    return cases.filter(status=status) if status else cases
+
+
+class DecisionIn(Schema):
+    action: Literal["warn", "remove", "dismiss"]
+
+
+@router.post("/moderation/{case_id}/decision", response=CaseOut, summary="处理违规: 警告/移出/忽略")
+def decide(request: HttpRequest, case_id: int, payload: DecisionIn) -> ModerationCase:
+    staff = staff_of(request)
+    return decide_case(acting=staff, case=access_case(staff, case_id), action=payload.action)
