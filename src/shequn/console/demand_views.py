@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from shequn.core import timeutil
 from shequn.core.errors import InvalidInput
+from shequn.demand.complaints import SLA, sla_by_store
 from shequn.demand.models import MessageLabel
 from shequn.demand.moderation import decide_case
-from shequn.demand.queries import access_case, open_queue, visible_messages
+from shequn.demand.queries import access_case, open_queue, visible_complaints, visible_messages
 from shequn.groups.queries import visible_groups
 from shequn.org.roles import Perm, has_perm
 
@@ -54,5 +58,26 @@ def group_messages(request: HttpRequest) -> HttpResponse:
             "groups": visible_groups(staff),
             "group": group,
             "can_moderate": has_perm(staff.role, Perm.MANAGE_GROUPS),
+        },
+    )
+
+
+@staff_view
+def complaints(request: HttpRequest) -> HttpResponse:
+    """投诉: the live feed across the stores in scope (refreshes itself), unanswered first, and
+    each store's response times over the last 7 days against the 30-minute target."""
+    staff = _staff(request)
+    scoped_complaints = visible_complaints(staff)
+    now = timeutil.now()
+    waiting = scoped_complaints.filter(first_response_at__isnull=True)
+    return render(
+        request,
+        "console/complaints.html",
+        {
+            "waiting": waiting[:100],
+            "recent": scoped_complaints.filter(first_response_at__isnull=False)[:50],
+            "sla": sla_by_store(scoped_complaints.filter(sent_at__gte=now - timedelta(days=7))),
+            "sla_minutes": int(SLA.total_seconds() // 60),
+            "now": now,
         },
     )

@@ -31,6 +31,7 @@ urlpatterns = [
     path("referrals/", views.referrals, name="referrals"),
     path("referrals/export.xlsx", views.referrals_export, name="referrals_export"),
     path("messages/", demand_views.group_messages, name="messages"),
+    path("complaints/", demand_views.complaints, name="complaints"),
     path("stock/", views.stock, name="stock"),
     path("pickup/", views.pickup, name="pickup"),
     path("j/<str:code>/", views.join, name="join"),

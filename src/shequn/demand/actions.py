@@ -1,4 +1,5 @@
-"""Demand actions: label what came in (the classify sweep), then act on the ads it found."""
+"""Demand actions: label what came in (the classify sweep), then act on it: ads open
+moderation cases, complaints become alerts, staff messages answer the complaints before them."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 from django.db import transaction
 
 from .classifier import classify
+from .complaints import note_staff_replies, raise_alerts
 from .models import Message, MessageLabel, MessageType
 from .moderation import open_cases
 
@@ -62,4 +64,6 @@ def _classify_chunk(batch: int) -> int:
     with transaction.atomic():
         Message.objects.bulk_update(updates, ["label", "label_score"], batch_size=500)
     open_cases(pk for pk, (label, _) in labels.items() if label == MessageLabel.AD)
+    raise_alerts(pk for pk, (label, _) in labels.items() if label == MessageLabel.COMPLAINT)
+    note_staff_replies(labels)
     return len(updates)

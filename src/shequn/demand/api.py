@@ -1,19 +1,21 @@
 """Demand API for staff: the groups' messages with their labels, and the moderation queue."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Query, Router, Schema
 from ninja.pagination import LimitOffsetPagination, paginate
 
+from shequn.core import timeutil
 from shequn.members.queries import phone_for
 from shequn.org.api import staff_of
 from shequn.org.scoping import within_node
 
-from .models import Message, ModerationCase
+from .complaints import sla_by_store
+from .models import Complaint, Message, ModerationCase
 from .moderation import decide_case
-from .queries import access_case, visible_cases, visible_messages
+from .queries import access_case, visible_cases, visible_complaints, visible_messages
 
 router = Router(tags=["需求河"])
 
@@ -108,3 +110,53 @@ class DecisionIn(Schema):
 def decide(request: HttpRequest, case_id: int, payload: DecisionIn) -> ModerationCase:
     staff = staff_of(request)
     return decide_case(acting=staff, case=access_case(staff, case_id), action=payload.action)
+
+
+class ComplaintOut(Schema):
+    id: int
+    group_id: int
+    store_id: int
+    content: str
+    sent_at: datetime
+    alerted_at: datetime
+    first_response_at: datetime | None
+    response_seconds: int | None
+    overdue: bool
+
+    @staticmethod
+    def resolve_store_id(obj: Complaint) -> int:
+        return obj.group.store_id
+
+    @staticmethod
+    def resolve_content(obj: Complaint) -> str:
+        return obj.message.content
+
+
+@router.get("/complaints", response=list[ComplaintOut], summary="投诉(本辖区, 最新在前)")
+@paginate(LimitOffsetPagination)
+def list_complaints(
+    request: HttpRequest, answered: bool | None = None, store_id: int | None = None
+) -> object:
+    staff = staff_of(request)
+    complaints = visible_complaints(staff)
+    if answered is not None:
+        complaints = complaints.filter(first_response_at__isnull=not answered)
+    if store_id is not None:
+        complaints = within_node(complaints, staff, store_id, via="group__store")
+    return complaints
+
+
+class SlaOut(Schema):
+    store: str
+    complaints: int
+    answered: int
+    within_sla: int
+    median_minutes: float | None
+    slowest_minutes: float | None
+    waiting_past_sla: int
+
+
+@router.get("/complaints/sla", response=list[SlaOut], summary="投诉响应时效(按门店, 近 N 天)")
+def complaint_sla(request: HttpRequest, days: int = Query(7, ge=1, le=90)) -> object:
+    since = timeutil.now() - timedelta(days=days)
+    return sla_by_store(visible_complaints(staff_of(request)).filter(sent_at__gte=since))

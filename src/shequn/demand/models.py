@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from shequn.core import timeutil
 from shequn.groups.models import CustomerGroup
 from shequn.members.models import Member
 from shequn.org.models import OrgNode
@@ -112,3 +113,51 @@ class ModerationCase(models.Model):
     @classmethod
     def scope_q(cls, path: str) -> models.Q:
         return models.Q(group__store__path__startswith=path)
+
+
+class Complaint(models.Model):
+    """A member's complaint, raised as an alert the moment it is labelled (groups are public:
+    HQ must see it at once), and answered when staff first speak in that group after it."""
+
+    message = models.OneToOneField(Message, on_delete=models.PROTECT, related_name="complaint")
+    group = models.ForeignKey(CustomerGroup, on_delete=models.PROTECT, related_name="+")
+    member = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    sent_at = models.DateTimeField()  # when the member said it
+    alerted_at = models.DateTimeField()  # when it reached the feed
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    responder = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "投诉"
+        verbose_name_plural = "投诉"
+        indexes = [
+            models.Index(
+                fields=["group", "sent_at"],
+                name="complaint_unanswered_idx",
+                condition=models.Q(first_response_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"投诉 {self.message_id}"
+
+    @classmethod
+    def scope_q(cls, path: str) -> models.Q:
+        return models.Q(group__store__path__startswith=path)
+
+    @property
+    def overdue(self) -> bool:
+        """Unanswered past the target, or answered late (``complaints.SLA``)."""
+        from .complaints import SLA
+
+        return (self.first_response_at or timeutil.now()) - self.sent_at > SLA
+
+    @property
+    def response_seconds(self) -> int | None:
+        if self.first_response_at is None:
+            return None
+        return max(0, int((self.first_response_at - self.sent_at).total_seconds()))

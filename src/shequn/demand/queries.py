@@ -9,7 +9,7 @@ from shequn.org.models import Staff
 from shequn.org.roles import Perm
 from shequn.org.scoping import get_scoped, scoped
 
-from .models import CaseStatus, Message, ModerationCase
+from .models import CaseStatus, Complaint, Message, ModerationCase
 
 
 def visible_messages(staff: Staff) -> QuerySet[Message]:
@@ -39,3 +39,11 @@ def access_case(staff: Staff, case_id: object) -> ModerationCase:
         case_id,
         Perm.VIEW_MESSAGES,
     )
+
+
+def visible_complaints(staff: Staff) -> QuerySet[Complaint]:
+    return scoped(
+        Complaint.objects.select_related("message", "group__store", "member", "responder__staff"),
+        staff,
+        Perm.VIEW_MESSAGES,
+    ).order_by("-sent_at", "-id")
