@@ -24,6 +24,10 @@ class Supplier(models.Model):
     name = models.CharField("供应商名称", max_length=100)
     contact_name = models.CharField("联系人", max_length=50, blank=True)
     contact_phone = models.CharField("联系电话", max_length=20, blank=True)
+    # The supplier's own logins (role 供应商): what they may see is decided by this link.
+    accounts = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="supplier_of"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

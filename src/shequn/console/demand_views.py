@@ -14,7 +14,15 @@ from shequn.core.errors import InvalidInput
 from shequn.demand.complaints import SLA, sla_by_store
 from shequn.demand.models import MessageLabel
 from shequn.demand.moderation import decide_case
-from shequn.demand.queries import access_case, open_queue, visible_complaints, visible_messages
+from shequn.demand.queries import (
+    access_case,
+    access_topic,
+    open_queue,
+    visible_complaints,
+    visible_messages,
+    visible_topics,
+)
+from shequn.demand.topics import board, merge_topics, rename_topic
 from shequn.groups.queries import visible_groups
 from shequn.org.roles import Perm, has_perm
 
@@ -79,5 +87,39 @@ def complaints(request: HttpRequest) -> HttpResponse:
             "sla": sla_by_store(scoped_complaints.filter(sent_at__gte=now - timedelta(days=7))),
             "sla_minutes": int(SLA.total_seconds() // 60),
             "now": now,
+        },
+    )
+
+
+@staff_view
+def demand_board(request: HttpRequest) -> HttpResponse:
+    """需求看板: what members ask for and complain about, by distinct members; HQ renames and
+    merges topics here, suppliers see the topics of their own categories."""
+    staff = _staff(request)
+    topics = visible_topics(staff)
+    if request.method == "POST":
+        topic_id = request.POST.get("topic", "")
+        if not topic_id.isdigit():
+            raise InvalidInput("缺少主题编号")
+        topic = access_topic(staff, int(topic_id))
+        into = request.POST.get("merge_into", "")
+        if into:
+            if not into.isdigit():
+                raise InvalidInput("请选择要合并到的主题")
+            merge_topics(acting=staff, source=topic, target=access_topic(staff, int(into)))
+            messages.success(request, "已合并主题")
+        else:
+            rename_topic(acting=staff, topic=topic, title=request.POST.get("title", ""))
+            messages.success(request, "已重命名主题")
+        return redirect("console:demand")
+    cards = board(topics, limit=40)
+    peak = max((count for card in cards for _, count in card.weekly), default=0) or 1
+    return render(
+        request,
+        "console/demand.html",
+        {
+            "cards": cards,
+            "peak": peak,
+            "can_manage": has_perm(staff.role, Perm.MANAGE_DEMAND),
         },
     )

@@ -32,6 +32,7 @@ urlpatterns = [
     path("referrals/export.xlsx", views.referrals_export, name="referrals_export"),
     path("messages/", demand_views.group_messages, name="messages"),
     path("complaints/", demand_views.complaints, name="complaints"),
+    path("demand/", demand_views.demand_board, name="demand"),
     path("stock/", views.stock, name="stock"),
     path("pickup/", views.pickup, name="pickup"),
     path("j/<str:code>/", views.join, name="join"),

@@ -1,5 +1,6 @@
 """Demand actions: label what came in (the classify sweep), then act on it: ads open
-moderation cases, complaints become alerts, staff messages answer the complaints before them."""
+moderation cases, complaints become alerts, staff messages answer the complaints before them,
+needs and complaints join their topics on the demand board."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from .classifier import classify
 from .complaints import note_staff_replies, raise_alerts
 from .models import Message, MessageLabel, MessageType
 from .moderation import open_cases
+from .topics import DEMAND_LABELS, gather
 
 READABLE = (MessageType.TEXT, MessageType.LINK)
 
@@ -66,4 +68,5 @@ def _classify_chunk(batch: int) -> int:
     open_cases(pk for pk, (label, _) in labels.items() if label == MessageLabel.AD)
     raise_alerts(pk for pk, (label, _) in labels.items() if label == MessageLabel.COMPLAINT)
     note_staff_replies(labels)
+    gather(pk for pk, (label, _) in labels.items() if label in DEMAND_LABELS)
     return len(updates)

@@ -13,9 +13,17 @@ from shequn.org.api import staff_of
 from shequn.org.scoping import within_node
 
 from .complaints import sla_by_store
-from .models import Complaint, Message, ModerationCase
+from .models import Complaint, Message, ModerationCase, Topic
 from .moderation import decide_case
-from .queries import access_case, visible_cases, visible_complaints, visible_messages
+from .queries import (
+    access_case,
+    access_topic,
+    visible_cases,
+    visible_complaints,
+    visible_messages,
+    visible_topics,
+)
+from .topics import TopicCard, board, merge_topics, rename_topic
 
 router = Router(tags=["需求河"])
 
@@ -160,3 +168,72 @@ class SlaOut(Schema):
 def complaint_sla(request: HttpRequest, days: int = Query(7, ge=1, le=90)) -> object:
     since = timeutil.now() - timedelta(days=days)
     return sla_by_store(visible_complaints(staff_of(request)).filter(sent_at__gte=since))
+
+
+class TopicOut(Schema):
+    id: int
+    title: str
+    anchor_kind: str
+    product_id: int | None
+    category_id: int | None
+    aspect: str
+    members: int
+    groups: int
+    stores: int
+    needs: int
+    complaints: int
+    weekly: list[tuple[str, int]]
+    aspects: list[str]
+    quotes: list[str]
+
+
+def _card_out(card: TopicCard) -> dict[str, object]:
+    topic = card.topic
+    return {
+        "id": topic.pk,
+        "title": topic.title,
+        "anchor_kind": topic.anchor_kind,
+        "product_id": topic.product_id,
+        "category_id": topic.category_id,
+        "aspect": topic.aspect,
+        "members": card.members,
+        "groups": card.groups,
+        "stores": card.stores,
+        "needs": card.needs,
+        "complaints": card.complaints,
+        "weekly": card.weekly,
+        "aspects": card.aspects,
+        "quotes": card.quotes,
+    }
+
+
+@router.get("/topics", response=list[TopicOut], summary="需求看板: 主题(按不同会员数排序)")
+def list_topics(
+    request: HttpRequest, limit: int = Query(30, ge=1, le=100)
+) -> list[dict[str, object]]:
+    return [_card_out(card) for card in board(visible_topics(staff_of(request)), limit=limit)]
+
+
+class TopicPatch(Schema):
+    title: str | None = None
+    merge_into: int | None = None
+
+
+@router.patch(
+    "/topics/{topic_id}", response=TopicOut, summary="重命名主题, 或合并到另一个主题(总部)"
+)
+def change_topic(request: HttpRequest, topic_id: int, payload: TopicPatch) -> dict[str, object]:
+    staff = staff_of(request)
+    topic = access_topic(staff, topic_id)
+    if payload.merge_into is not None:
+        topic = merge_topics(
+            acting=staff, source=topic, target=access_topic(staff, payload.merge_into)
+        )
+    if payload.title is not None:
+        topic = rename_topic(acting=staff, topic=topic, title=payload.title)
+    cards = board(Topic.objects.filter(pk=topic.pk))
+    return (
+        _card_out(cards[0])
+        if cards
+        else _card_out(TopicCard(topic, 0, 0, 0, 0, 0, timeutil.now(), [], [], []))
+    )

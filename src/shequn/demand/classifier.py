@@ -155,7 +155,7 @@ def _model_labels(model: Model, batch: list[str]) -> list[Labelled]:
     margins = np.asarray(model.six.decision_function(batch))
     best, scores = _softmax_top(margins)
     classes = list(model.six.classes_)
-    labels = [classes[b] for b in best]
+    labels = [str(classes[b]) for b in best]
     polar_rows = [k for k, label in enumerate(labels) if label in POLAR]
     if polar_rows:
         for k, label in zip(
@@ -171,7 +171,7 @@ def polarity_of(model: Model, texts: Sequence[str]) -> list[str]:
     """Complaint or praise only (the check on public product reviews)."""
     margin = np.asarray(model.polarity.decision_function(list(texts)))
     negative, positive = list(model.polarity.classes_)
-    return [positive if m > 0 else negative for m in margin]
+    return [str(positive) if m > 0 else str(negative) for m in margin]
 
 
 _loaded: Model | None = None

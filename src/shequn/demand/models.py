@@ -161,3 +161,80 @@ class Complaint(models.Model):
         if self.first_response_at is None:
             return None
         return max(0, int((self.first_response_at - self.sent_at).total_seconds()))
+
+
+class Aspect(models.TextChoices):
+    PRICE = "price", "价格"
+    QUALITY = "quality", "质量"
+    TASTE = "taste", "口味"
+    PACKAGING = "packaging", "包装/规格"
+    EFFECT = "effect", "功效"
+    PICKUP = "pickup", "物流/提货"
+    SERVICE = "service", "服务"
+    OTHER = "other", "其他"
+
+
+class AnchorKind(models.TextChoices):
+    PRODUCT = "product", "商品"
+    CATEGORY = "category", "类目"
+    KEYWORD = "keyword", "关键词"
+
+
+class Topic(models.Model):
+    """A demand topic: what many members ask for or complain about — one product, category or
+    keyword, on one aspect ("艾灸贴 · 包装/规格"). Messages join it as they are labelled; HQ may
+    rename it, or merge it into another (its mentions move, and later ones follow)."""
+
+    chain = models.ForeignKey(OrgNode, on_delete=models.PROTECT, related_name="+")
+    title = models.CharField("主题", max_length=60)
+    anchor_kind = models.CharField(max_length=10, choices=AnchorKind.choices)
+    product = models.ForeignKey(
+        "catalog.Product", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    category = models.ForeignKey(
+        "catalog.Category", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    keyword = models.CharField(max_length=30, blank=True)
+    anchor_key = models.CharField(max_length=40)  # "p:12", "c:5" or "k:艾灸贴": one topic each
+    aspect = models.CharField(max_length=12, choices=Aspect.choices)
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "需求主题"
+        verbose_name_plural = "需求主题"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["chain", "anchor_key", "aspect"], name="one_topic_per_anchor_and_aspect"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @classmethod
+    def scope_q(cls, path: str) -> models.Q:
+        return models.Q(chain_id=int(path.strip("/").split("/")[0]))
+
+
+class TopicMention(models.Model):
+    """One message in one topic (a message is in at most one)."""
+
+    topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="mentions")
+    message = models.OneToOneField(Message, on_delete=models.PROTECT, related_name="mention")
+    member = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    group = models.ForeignKey(CustomerGroup, on_delete=models.PROTECT, related_name="+")
+    store = models.ForeignKey(OrgNode, on_delete=models.PROTECT, related_name="+")
+    label = models.CharField(max_length=12, choices=MessageLabel.choices)
+    aspects = models.CharField(max_length=100, blank=True)  # every aspect named, comma-separated
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["topic", "sent_at"], name="mention_topic_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.topic_id} ← {self.message_id}"

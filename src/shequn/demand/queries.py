@@ -3,13 +3,15 @@ messages and cases, a region its stores', HQ all of them."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
+from shequn.catalog.models import Product
+from shequn.core.errors import NotFound
 from shequn.org.models import Staff
-from shequn.org.roles import Perm
+from shequn.org.roles import Perm, Role, has_perm
 from shequn.org.scoping import get_scoped, scoped
 
-from .models import CaseStatus, Complaint, Message, ModerationCase
+from .models import CaseStatus, Complaint, Message, ModerationCase, Topic
 
 
 def visible_messages(staff: Staff) -> QuerySet[Message]:
@@ -47,3 +49,26 @@ def visible_complaints(staff: Staff) -> QuerySet[Complaint]:
         staff,
         Perm.VIEW_MESSAGES,
     ).order_by("-sent_at", "-id")
+
+
+def visible_topics(staff: Staff) -> QuerySet[Topic]:
+    """The chain's topics for HQ; a supplier's only those about the products they supply or
+    the categories those products are in."""
+    if not has_perm(staff.role, Perm.VIEW_DEMAND):
+        return Topic.objects.none()
+    topics = Topic.objects.filter(chain_id=staff.node.chain_id).select_related(
+        "product", "category"
+    )
+    if staff.role == Role.SUPPLIER:
+        theirs = Product.objects.filter(supplier__accounts=staff.user)
+        categories = theirs.exclude(category__isnull=True).values("category_id")
+        topics = topics.filter(Q(product__in=theirs) | Q(category_id__in=categories))
+    return topics
+
+
+def access_topic(staff: Staff, topic_id: object) -> Topic:
+    """One topic the caller may see, else NotFound (the same for missing and not theirs)."""
+    found = visible_topics(staff).filter(pk=topic_id).first() if type(topic_id) is int else None
+    if found is None:
+        raise NotFound("需求主题不存在")
+    return found

@@ -38,6 +38,8 @@ class Perm(StrEnum):
     MANAGE_COMMISSIONS = "manage_commissions"  # commission rules (HQ)
     APPROVE_SHARERS = "approve_sharers"  # approve sharers' applications (HQ or their store)
     VIEW_MESSAGES = "view_messages"  # read the groups' messages (not cashiers, not suppliers)
+    VIEW_DEMAND = "view_demand"  # the demand board (suppliers: their own categories only)
+    MANAGE_DEMAND = "manage_demand"  # rename and merge topics (HQ)
 
 
 _ALL = frozenset(Perm)
@@ -45,6 +47,8 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
     Role.HQ_ADMIN: _ALL,
     Role.HQ_OPERATOR: frozenset(
         {
+            Perm.VIEW_DEMAND,
+            Perm.MANAGE_DEMAND,
             Perm.VIEW_MESSAGES,
             Perm.MANAGE_PROMOTIONS,
             Perm.MANAGE_COMMISSIONS,
@@ -113,7 +117,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
     Role.CASHIER: frozenset(
         {Perm.VIEW_GROUPS, Perm.CREATE_INVITATIONS, Perm.VIEW_ORDERS, Perm.FULFIL_ORDERS}
     ),
-    Role.SUPPLIER: frozenset(),
+    Role.SUPPLIER: frozenset({Perm.VIEW_DEMAND}),
 }
 
 # Which roles a role may give to new staff (always at or below its own node).
