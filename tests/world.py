@@ -7,7 +7,7 @@ from datetime import time, timedelta
 
 from shequn.catalog.models import Product, Sku
 from shequn.core import timeutil
-from shequn.demand.models import Message, ModerationCase
+from shequn.demand.models import Message, ModerationCase, Topic
 from shequn.groups import actions as group_actions
 from shequn.groups.models import CustomerGroup, GroupMembership, Invitation, RecruitmentReward
 from shequn.members.models import Member
@@ -63,6 +63,7 @@ class World:
     sharer_b: Sharer  # member B, an approved sharer of store B
     message_b: Message  # an ad member B posted in store B's group
     case_b: ModerationCase  # ... and the case it opened
+    foreign_topic: Topic  # another chain's demand topic
 
 
 def build_world() -> World:
@@ -187,6 +188,14 @@ def build_world() -> World:
     case_b = ModerationCase.objects.create(
         message=message_b, group=group_b, member=joined_b.member, reason="ad"
     )
+    foreign_topic = Topic.objects.create(
+        chain=other.hq,
+        title="外连锁商品 · 价格",
+        anchor_kind="keyword",
+        keyword="外连锁商品",
+        anchor_key="k:外连锁商品",
+        aspect="price",
+    )
     return World(
         chain=chain,
         group_a=group_a,
@@ -212,4 +221,5 @@ def build_world() -> World:
         sharer_b=sharer_b,
         message_b=message_b,
         case_b=case_b,
+        foreign_topic=foreign_topic,
     )

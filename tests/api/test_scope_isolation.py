@@ -51,6 +51,7 @@ def path_ids(world: World) -> dict[str, int]:
         "schedule_id": world.foreign_schedule.pk,
         "sharer_id": world.sharer_b.pk,
         "case_id": world.case_b.pk,
+        "topic_id": world.foreign_topic.pk,
     }
 
 
@@ -159,6 +160,7 @@ def write_bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
         ("POST", "/api/referrals/sharers/{sharer_id}/decision"): {"approve": False},
         ("PATCH", "/api/referrals/settings"): {"freeze_days": 3},
         ("POST", "/api/demand/moderation/{case_id}/decision"): {"action": "remove"},
+        ("PATCH", "/api/demand/topics/{topic_id}"): {"title": "探针"},
         ("POST", "/api/referrals/rules"): {
             "rates_bp": [100],
             "product_id": world.foreign_product.pk,

@@ -67,9 +67,9 @@ def test_the_shipped_model_is_what_the_training_code_makes_and_it_is_good() -> N
 
 
 def test_catalog_terms_join_the_dictionary() -> None:
-    assert "艾草暖宫贴" not in words("想要艾草暖宫贴的小包装")
-    add_terms(["艾草暖宫贴"])
-    assert "艾草暖宫贴" in words("想要艾草暖宫贴的小包装")
+    assert "艾叶暖足贴" not in words("想要艾叶暖足贴的小包装")
+    add_terms(["艾叶暖足贴"])
+    assert "艾叶暖足贴" in words("想要艾叶暖足贴的小包装")
 
 
 @pytest.mark.skipif(not PUBLIC_REVIEWS.is_file(), reason=f"public reviews not at {PUBLIC_REVIEWS}")
