@@ -321,6 +321,16 @@ def seed_demo(
     summary.orders = _seed_catalog_and_orders(
         rng, admin, store_nodes, groups_by_store, orders=min(400, members), progress=progress
     )
+    all_groups = [group for groups in groups_by_store.values() for group in groups]
+    _seed_group_chat(rng, chain, all_groups)
+    progress("群消息与需求", 1, 1)
+    supplier_user = Staff.objects.filter(node=chain, role=Role.SUPPLIER).first()
+    if supplier_user is not None:  # the demo's supplier login speaks for the first supplier
+        from shequn.catalog.models import Supplier
+
+        first = Supplier.objects.filter(chain=chain).order_by("id").first()
+        if first is not None:
+            first.accounts.add(supplier_user.user)
     return summary
 
 
@@ -437,6 +447,62 @@ def _seed_catalog_and_orders(
     if buyers:
         _seed_promotions(admin, skus, buyers)
     return len(placed)
+
+
+# What members say in the demo's groups (the demand river): needs, complaints, praise, questions,
+# an ad or two and chit-chat; each said by a few members so the demand board has voices to count.
+DEMO_CHAT = (
+    "要是有小包装的艾草暖贴就好了, 一盒用不完",
+    "艾草暖贴能不能出个无烟的, 在家贴着也舒服",
+    "希望土鸡蛋能有15枚的小盒装, 老两口吃不完",
+    "宝宝米粉要是有小袋分装的就好了, 出门方便",
+    "纯牛奶能不能进点低脂的",
+    "昨天买的土鸡蛋送来碎了好几个, 太失望了",
+    "有机蔬菜礼盒里的青菜都蔫了, 不新鲜",
+    "提货排了半小时没人管, 下次不来了",
+    "退款申请三天了还没到账, 怎么回事",
+    "五常大米真香, 孩子多吃了一碗饭",
+    "王店长服务太好了, 还帮我把米搬上车",
+    "坚果礼盒送人很有面子, 下次还买",
+    "今天几点可以来提货",
+    "艾草暖贴孕妇能用吗",
+    "拼团还差几个人成团",
+    "大家早上好, 今天降温注意保暖",
+    "收到, 谢谢群主",
+    "兼职日结, 在家就能做, 加我vx: job8888",
+)
+
+
+def _seed_group_chat(rng: random.Random, chain: OrgNode, groups: list[CustomerGroup]) -> int:
+    """Two weeks of group messages (WeCom-style ids), labelled by the real classify sweep: the
+    console's 群消息, 投诉 and 需求看板 then have something to show."""
+    from datetime import timedelta
+
+    from shequn.core import timeutil
+    from shequn.demand.actions import classify_pending
+    from shequn.demand.ingest import store_rows
+
+    now = timeutil.now()
+    rows = []
+    for group in groups[:12]:
+        speakers = list(
+            GroupMembership.objects.filter(group=group, left_at__isnull=True).values_list(
+                "member_id", flat=True
+            )[:40]
+        )
+        if not speakers:
+            continue
+        for n, text in enumerate(rng.sample(DEMO_CHAT, 10)):
+            for repeat in range(rng.choice([1, 1, 2])):
+                at = now - timedelta(days=rng.uniform(0, 14), minutes=repeat * 7)
+                key = f"demo-{group.pk}-{n}-{repeat}"
+                who = rng.choice(speakers)
+                rows.append(
+                    (chain.pk, group.pk, "wecom", key, who, None, "", at, "text", text, now)
+                )
+    store_rows(rows)
+    classify_pending()
+    return len(rows)
 
 
 def _seed_sharers(admin: Staff, members: list[Member]) -> list[Member]:

@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, QuerySet
@@ -33,7 +34,7 @@ from shequn.org.models import Staff
 from shequn.org.roles import Perm
 from shequn.org.scoping import require_perm
 
-from .classifier import add_terms, words
+from .classifier import USER_DICT, add_terms, words
 from .models import AnchorKind, Aspect, Message, MessageLabel, Topic, TopicMention
 
 DEMAND_LABELS = (MessageLabel.NEED, MessageLabel.COMPLAINT)
@@ -52,6 +53,7 @@ ASPECT_WORDS: dict[str, tuple[str, ...]] = {
         "臭",
         "异物",
         "不新鲜",
+        "蔫",
         "次品",
         "碎",
         "瑕疵",
@@ -74,6 +76,8 @@ ASPECT_WORDS: dict[str, tuple[str, ...]] = {
         "无糖",
         "低糖",
         "低盐",
+        "低脂",
+        "无烟",
     ),
     Aspect.PACKAGING: (
         "包装",
@@ -91,6 +95,10 @@ ASPECT_WORDS: dict[str, tuple[str, ...]] = {
         "一盒",
         "一袋",
         "一箱",
+        "盒装",
+        "袋装",
+        "小盒",
+        "小袋",
         "克",
     ),
     Aspect.EFFECT: ("效果", "功效", "管用", "没用", "有用", "见效", "过敏", "舒服", "不舒服"),
@@ -250,10 +258,20 @@ def read_message(text: str, catalog: Catalog) -> Reading:
     for name, category_id in catalog.categories:
         if name in text:
             return Reading(AnchorKind.CATEGORY, None, category_id, "", aspects)
+    known = [t for t in plain if t in retail_terms()]  # the retail dictionary's words first
     cue_words = {cue for cues in ASPECT_WORDS.values() for cue in cues}
     nouns = [t for t in plain if _HAN.match(t) and t not in STOPWORDS and t not in cue_words]
-    keyword = max(nouns, key=len) if nouns else "其他"
+    keyword = known[0] if known else max(nouns, key=len) if nouns else "其他"
     return Reading(AnchorKind.KEYWORD, None, None, keyword[:30], aspects)
+
+
+@cache
+def retail_terms() -> frozenset[str]:
+    """The words of the shipped retail dictionary (提货, 退款, 小包装 …)."""
+    if not USER_DICT.exists():
+        return frozenset()
+    lines = USER_DICT.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.split()[0] for line in lines if line.strip())
 
 
 def _title(reading: Reading) -> str:
