@@ -96,3 +96,29 @@ def run_threads(
     latencies = [latency for part in parts for latency in part.latencies_s]
     outcomes = sum((part.outcomes for part in parts), Counter())
     return Run(wall_s, latencies, outcomes, success=success)
+
+
+PASSWORD = "Bench-pass-2026!"  # noqa: S105 - throwaway staff in throwaway databases
+
+
+def bench_staff(node: Any, role: str, username: str, acting: Any = None) -> Any:
+    """A staff account in a benchmark's throwaway chain (Django must be set up)."""
+    from shequn.org import actions as org
+
+    return org.create_staff(
+        acting=acting,
+        node=node,
+        role=role,
+        username=username,
+        password=PASSWORD,
+        display_name=username,
+    )
+
+
+def bench_chain(code: str = "bench-hq", name: str = "基准连锁") -> tuple[Any, Any]:
+    """A chain and its HQ admin, through the real actions: (hq node, admin staff)."""
+    from shequn.org import actions as org
+    from shequn.org.roles import Role
+
+    hq = org.create_chain(name=name, code=code)
+    return hq, bench_staff(hq, Role.HQ_ADMIN, "bench_admin")

@@ -1,7 +1,7 @@
 """The demand river's numbers: how fast messages are labelled and stored, and how well.
 
 - ``classify_msgs_per_s``: the shipped classifier (rules + both models) over 20,000 group
-  messages of about 25 characters (two messages of the project corpus joined), one process,
+  messages of 25 characters (two messages of the project corpus joined and cut), one process,
   BLAS held to one thread — one core.
 - ``ingest_msgs_per_s``: ``demand.ingest.import_messages`` reading a 200,000-line WeCom
   chat-archive file into PostgreSQL (a throwaway database, shequn_bench_demand): parse, match
@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import log
+from _common import bench_chain, log
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # one core: set before anything loads numpy
@@ -46,8 +46,9 @@ def classify_speed() -> tuple[float, float]:
     from shequn.demand.classifier import classify
 
     texts = [e.text for e in training.load_corpus()]
-    messages = [
-        f"{texts[i % len(texts)]}，{texts[(i * 7 + 3) % len(texts)]}"
+    count = len(texts)
+    messages = [  # two corpus messages joined, cut at 25 characters; all distinct
+        f"{texts[i % count]}，{texts[(i // count * 31 + i * 7 + 3) % count]}"[:25]
         for i in range(CLASSIFY_MESSAGES)
     ]
     classify(messages[:100])  # load the model and the dictionary first
@@ -131,17 +132,8 @@ def ingest_speed() -> tuple[float | None, bool]:
     from shequn.members.models import ChannelIdentity, IdentityChannel, Member
     from shequn.org import actions as org
     from shequn.org.models import NodeKind
-    from shequn.org.roles import Role
 
-    hq = org.create_chain(name="基准连锁", code="bench-hq")
-    admin = org.create_staff(
-        acting=None,
-        node=hq,
-        role=Role.HQ_ADMIN,
-        username="bench_admin",
-        password="Bench-pass-2026!",  # noqa: S106 - throwaway
-        display_name="bench_admin",
-    )
+    hq, admin = bench_chain()
     store = org.create_node(
         acting=admin, parent=hq, name="基准店", kind=NodeKind.STORE, code="bench-store"
     )

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from _common import Run, log, phone, run_threads
+from _common import Run, bench_chain, log, phone, run_threads
 
 if TYPE_CHECKING:
     from shequn.members.models import Member
@@ -44,7 +44,6 @@ SKUS = 50
 STOCK = 100_000  # units per SKU at the store: SKUS * STOCK >> ATTEMPTS, every order should fit
 MEMBERS = 4000  # one member per attempt
 REFERENCE_REPEATS = 3
-PASSWORD = "Bench-pass-2026!"  # noqa: S105 - throwaway staff in a throwaway database
 
 
 # --- actions side ------------------------------------------------------------------------------
@@ -64,17 +63,8 @@ def build_world() -> World:
     from shequn.members.models import Member
     from shequn.org import actions as org
     from shequn.org.models import NodeKind
-    from shequn.org.roles import Role
 
-    hq = org.create_chain(name="基准连锁", code="bench-hq")
-    admin = org.create_staff(
-        acting=None,
-        node=hq,
-        role=Role.HQ_ADMIN,
-        username="bench_admin",
-        password=PASSWORD,
-        display_name="bench_admin",
-    )
+    hq, admin = bench_chain()
     region = org.create_node(
         acting=admin, parent=hq, name="基准大区", kind=NodeKind.REGION, code="bench-region"
     )

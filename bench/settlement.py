@@ -35,7 +35,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import log, phone
+from _common import bench_chain, bench_staff, log, phone
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
@@ -45,7 +45,6 @@ PRODUCTS = 20
 PARENTS = 200
 CHILDREN_PER_PARENT = 9
 BUYERS = 20_000
-PASSWORD = "Bench-pass-2026!"  # noqa: S105 - throwaway staff in a throwaway database
 DEFAULT_RATES = (1000, 300)
 CATEGORY_RATES = (1500, 500)  # products 0-4
 PRODUCT_RATES = (800, 0)  # product 5
@@ -99,23 +98,8 @@ def build_world() -> dict[str, Any]:
     from shequn.referrals.ledger import chain_account, sharer_account
     from shequn.referrals.models import AccountKind, Sharer, SharerStatus
 
-    hq = org.create_chain(name="基准连锁", code="bench-hq")
-    admin = org.create_staff(
-        acting=None,
-        node=hq,
-        role=Role.HQ_ADMIN,
-        username="bench_admin",
-        password=PASSWORD,
-        display_name="bench_admin",
-    )
-    operator = org.create_staff(
-        acting=admin,
-        node=hq,
-        role=Role.HQ_OPERATOR,
-        username="bench_operator",
-        password=PASSWORD,
-        display_name="bench_operator",
-    )
+    hq, admin = bench_chain()
+    operator = bench_staff(hq, Role.HQ_OPERATOR, "bench_operator", acting=admin)
     store = org.create_node(
         acting=admin, parent=hq, name="基准店", kind=NodeKind.STORE, code="bench-store"
     )
