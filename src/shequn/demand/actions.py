@@ -63,10 +63,12 @@ def _classify_chunk(batch: int) -> int:
     updates = []
     for pk, (label, score) in labels.items():
         updates.append(Message(pk=pk, label=label, label_score=score))
+    # The labels and what follows from them commit together: a sweep killed half-way leaves
+    # the chunk unlabelled, and the next one does all of it (each step is once per message).
     with transaction.atomic():
         Message.objects.bulk_update(updates, ["label", "label_score"], batch_size=500)
-    open_cases(pk for pk, (label, _) in labels.items() if label == MessageLabel.AD)
-    raise_alerts(pk for pk, (label, _) in labels.items() if label == MessageLabel.COMPLAINT)
-    note_staff_replies(labels)
-    gather(pk for pk, (label, _) in labels.items() if label in DEMAND_LABELS)
+        open_cases(pk for pk, (label, _) in labels.items() if label == MessageLabel.AD)
+        raise_alerts(pk for pk, (label, _) in labels.items() if label == MessageLabel.COMPLAINT)
+        note_staff_replies(labels)
+        gather(pk for pk, (label, _) in labels.items() if label in DEMAND_LABELS)
     return len(updates)
