@@ -106,6 +106,7 @@ class JoinChannel(models.TextChoices):
     STAFF_INVITE = "staff_invite", "员工邀请"
     MEMBER_REFERRAL = "member_referral", "会员推荐"
     IMPORT = "import", "导入"
+    WECOM = "wecom", "企业微信群(回调)"
 
 
 class GroupMembership(models.Model):
@@ -244,3 +245,26 @@ class RecruitmentReward(models.Model):
     @classmethod
     def scope_q(cls, path: str) -> models.Q:
         return models.Q(store__path__startswith=path)
+
+
+class GroupChangeEvent(models.Model):
+    """A WeCom customer-group change callback, kept once (WeCom may repeat, reorder or lose them:
+    ``key`` de-duplicates, and what was done is written down)."""
+
+    key = models.CharField(max_length=200, unique=True)
+    chat_id = models.CharField(max_length=64)
+    change_type = models.CharField(max_length=20)
+    update_detail = models.CharField(max_length=20, blank=True)
+    group = models.ForeignKey(
+        CustomerGroup, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    outcome = models.CharField(max_length=200, blank=True)
+    payload = models.TextField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "企业微信群变更"
+        verbose_name_plural = "企业微信群变更"
+
+    def __str__(self) -> str:
+        return self.key

@@ -183,6 +183,15 @@ SHEQUN_CLIENT_IP_HEADER = os.environ.get("SHEQUN_CLIENT_IP_HEADER", "")
 SHEQUN_SMS_BACKEND = os.environ.get("SHEQUN_SMS_BACKEND", "log")
 # The smallest withdrawal a sharer may ask for, in fen (¥10 by default).
 SHEQUN_MIN_WITHDRAWAL_FEN = int(os.environ.get("SHEQUN_MIN_WITHDRAWAL_FEN", "1000"))
+
+# WeCom (企业微信) callbacks: the corp, the callback's Token and EncodingAESKey, and the chain
+# whose groups they are. Empty: the callback answers 503 (not configured).
+WECOM = {
+    "CORP_ID": os.environ.get("WECOM_CORP_ID", ""),
+    "CALLBACK_TOKEN": os.environ.get("WECOM_CALLBACK_TOKEN", ""),
+    "CALLBACK_AES_KEY": os.environ.get("WECOM_CALLBACK_AES_KEY", ""),
+    "CHAIN_CODE": os.environ.get("WECOM_CHAIN_CODE", ""),
+}
 SHEQUN_PUBLIC_URL = os.environ.get("SHEQUN_PUBLIC_URL", "http://127.0.0.1:8000")
 
 # --- Celery (scale path) ----------------------------------------------------------------------

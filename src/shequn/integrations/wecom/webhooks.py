@@ -1,0 +1,74 @@
+"""The WeCom callback URL: ``GET`` verifies it (decrypt ``echostr``, answer the plaintext),
+``POST`` delivers an encrypted event. The signature and the 5-minute window are the
+authentication: no session, no CSRF token. A callback whose signature, window or corp is wrong
+is a 403, an unreadable one a 400, and neither changes anything; an accepted one (also a repeat)
+is an empty 200, which tells WeCom not to retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import xml.etree.ElementTree as ET  # noqa: S405 - the outer envelope; DOCTYPE refused first
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from shequn.groups.wecom_sync import BadEvent, apply_group_change, parse_change
+from shequn.org.models import NodeKind, OrgNode
+
+from .crypto import CallbackKeys, CallbackRejected, open_message
+
+logger = logging.getLogger("shequn.wecom")
+
+
+def _keys() -> CallbackKeys | None:
+    config = settings.WECOM
+    if not (config["CORP_ID"] and config["CALLBACK_TOKEN"] and config["CALLBACK_AES_KEY"]):
+        return None
+    return CallbackKeys(config["CALLBACK_TOKEN"], config["CALLBACK_AES_KEY"], config["CORP_ID"])
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def wecom_callback(request: HttpRequest) -> HttpResponse:
+    keys = _keys()
+    chain = OrgNode.objects.filter(code=settings.WECOM["CHAIN_CODE"], kind=NodeKind.HQ).first()
+    if keys is None or chain is None:
+        return HttpResponse("企业微信回调未配置", status=503)
+    params = request.GET
+    try:
+        if request.method == "GET":
+            plain = open_message(
+                keys,
+                msg_signature=params.get("msg_signature", ""),
+                timestamp=params.get("timestamp", ""),
+                nonce=params.get("nonce", ""),
+                encrypted=params.get("echostr", ""),
+            )
+            return HttpResponse(plain, content_type="text/plain")
+        body = request.body.decode("utf-8", errors="replace")
+        if "<!DOCTYPE" in body or "<!ENTITY" in body:
+            raise BadEvent("DOCTYPE is not allowed")
+        try:
+            encrypted = (ET.fromstring(body).findtext("Encrypt") or "").strip()  # noqa: S314
+        except ET.ParseError:
+            raise BadEvent("not XML") from None
+        plain = open_message(
+            keys,
+            msg_signature=params.get("msg_signature", ""),
+            timestamp=params.get("timestamp", ""),
+            nonce=params.get("nonce", ""),
+            encrypted=encrypted,
+        )
+        change = parse_change(plain)
+    except CallbackRejected as refused:
+        logger.warning("wecom callback refused: %s", refused)
+        return HttpResponse(f"refused: {refused}", status=403)
+    except BadEvent as bad:
+        logger.warning("wecom callback unreadable: %s", bad)
+        return HttpResponse(f"bad event: {bad}", status=400)
+    if change is not None:
+        apply_group_change(chain, change, plain)
+    return HttpResponse("")
