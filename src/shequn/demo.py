@@ -291,7 +291,7 @@ def seed_demo(
         book_recruitment_rewards(  # the cashiers' rewards, in the ledger
             list(
                 RecruitmentReward.objects.filter(store__in=store_nodes).select_related(
-                    "group", "staff"
+                    "store", "group", "staff"
                 )
             ),
             chain.pk,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import Sum
 
 from shequn.core.audit import record_audit
 from shequn.core.errors import InvalidInput
@@ -57,49 +57,15 @@ def book_recruitment_reward(reward: RecruitmentReward) -> LedgerTransaction:
 
 
 def book_recruitment_rewards(rewards: list[RecruitmentReward], chain_id: int) -> int:
-    """Many reward rows at once (the demo's bulk-loaded joins): the same transactions, keys and
-    postings as ``book_recruitment_reward`` writes one by one, in one database transaction.
-    Rows already booked are skipped. Returns how many were booked."""
+    """Many reward rows at once (the demo's bulk-loaded joins), each through
+    ``book_recruitment_reward`` — the one way these rewards reach the ledger — in one database
+    transaction. Rows already booked are skipped. Returns how many were booked."""
     keys = {f"recruit:{reward.pk}": reward for reward in rewards}
     done = set(LedgerTransaction.objects.filter(key__in=keys).values_list("key", flat=True))
-    todo = [(key, reward) for key, reward in keys.items() if key not in done]
-    if not todo:
-        return 0
+    todo = [r for key, r in keys.items() if key not in done and r.store.chain_id == chain_id]
     with transaction.atomic():
-        expense = chain_account(chain_id, AccountKind.REWARD_EXPENSE)
-        earned = {r.staff_id: staff_account(chain_id, r.staff) for _, r in todo}
-        txns = LedgerTransaction.objects.bulk_create(
-            LedgerTransaction(
-                chain_id=chain_id,
-                kind=TransactionKind.RECRUITMENT_REWARD,
-                key=key,
-                staff_id=reward.staff_id,
-                memo=f"拉新奖励: {reward.group.name} 第 {reward.member_ordinal} 位成员",
-            )
-            for key, reward in todo
-        )
-        by_key = {txn.key: txn for txn in txns}
-        if any(txn.pk is None for txn in txns):  # a backend that returns no ids
-            by_key = {t.key: t for t in LedgerTransaction.objects.filter(key__in=by_key)}
-        Posting.objects.bulk_create(
-            posting
-            for key, reward in todo
-            for posting in (
-                Posting(transaction=by_key[key], account=expense, amount_fen=-reward.amount_fen),
-                Posting(
-                    transaction=by_key[key],
-                    account=earned[reward.staff_id],
-                    amount_fen=reward.amount_fen,
-                ),
-            )
-        )
-        per_account: dict[int, int] = {}
-        for _, reward in todo:
-            pk = earned[reward.staff_id].pk
-            per_account[pk] = per_account.get(pk, 0) + reward.amount_fen
-        per_account[expense.pk] = -sum(per_account.values())
-        for pk, amount in per_account.items():
-            Account.objects.filter(pk=pk).update(balance_fen=F("balance_fen") + amount)
+        for reward in todo:
+            book_recruitment_reward(reward)
     return len(todo)
 
 
