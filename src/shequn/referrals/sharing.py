@@ -9,6 +9,7 @@ and ``share:<code>``. Codes are random, not sequential, so nobody can walk other
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -39,13 +40,28 @@ class ShareTarget:
 
 def share_code(*, sharer: Member, store: OrgNode, kind: str, target_id: int) -> ShareCode:
     """The sharer's code for this target at this store, made on first use (the same one after)."""
+    ((share, _),) = share_codes(sharer=sharer, store=store, targets=[(kind, target_id)])
+    return share
+
+
+def share_codes(
+    *, sharer: Member, store: OrgNode, targets: Sequence[tuple[str, int]]
+) -> list[tuple[ShareCode, ShareTarget]]:
+    """The sharer's code for each (kind, id) at this store, with what it shows: the sharer and
+    the store are checked once, each target described once (it exists, in this chain, still on)."""
     if not Sharer.objects.filter(member=sharer, status=SharerStatus.APPROVED).exists():
         raise PermissionDenied("只有审核通过的推客可以分享赚佣金", code="not_a_sharer")
-    if kind not in ShareTargetKind.values:
-        raise InvalidInput(f"未知的分享类型: {kind}", code="invalid_share_kind")
     if store.kind != NodeKind.STORE or store.chain_id != sharer.chain_id:
         raise NotFound("门店不存在")
-    describe_target(kind, target_id, store)  # the target exists, in this chain, still on
+    described = [
+        (kind, target_id, describe_target(kind, target_id, store)) for kind, target_id in targets
+    ]
+    return [
+        (_code_for(sharer, store, kind, target_id), target) for kind, target_id, target in described
+    ]
+
+
+def _code_for(sharer: Member, store: OrgNode, kind: str, target_id: int) -> ShareCode:
     existing = ShareCode.objects.filter(
         sharer=sharer, store=store, kind=kind, target_id=target_id
     ).first()

@@ -34,7 +34,7 @@ from shequn.referrals.sharing import (
     ShareTarget,
     describe_target,
     find_share_code,
-    share_code,
+    share_codes,
     sharer_still_approved,
 )
 
@@ -76,18 +76,15 @@ def _shares(request: HttpRequest, member: Member, store: OrgNode) -> list[ShareR
         *((ShareTargetKind.COUPON, t.pk) for t in claimable_coupons(store.chain_id, now)),
         *((ShareTargetKind.PRODUCT, p.pk) for p in store_products(store)[:SHARE_LIMIT]),
     ]
-    rows = []
-    for kind, target_id in targets:
-        share = share_code(sharer=member, store=store, kind=kind, target_id=target_id)
-        rows.append(
-            ShareRow(
-                share=share,
-                target=describe_target(kind, target_id, store),
-                link=request.build_absolute_uri(reverse("shop:share", args=[share.code])),
-                poster=reverse("shop:share_poster", args=[share.code]),
-            )
+    return [
+        ShareRow(
+            share=share,
+            target=target,
+            link=request.build_absolute_uri(reverse("shop:share", args=[share.code])),
+            poster=reverse("shop:share_poster", args=[share.code]),
         )
-    return rows
+        for share, target in share_codes(sharer=member, store=store, targets=targets)
+    ]
 
 
 @dataclass(frozen=True)
