@@ -78,15 +78,21 @@ def _tokenizer() -> jieba.Tokenizer:
     return tokenizer
 
 
+_taught: set[str] = set()
+
+
 def add_terms(terms: Iterable[str]) -> None:
     """Teach segmentation the chain's own words (product and category names): a member's
-    "艾草暖宫贴" stays one word, so it can be linked to the product."""
+    "艾草暖宫贴" stays one word, so it can be linked to the product. Each word once: jieba adds
+    a word's frequency to its total on every ``add_word``, so teaching the catalog again on
+    every sweep would slowly shift how everything else is segmented."""
     tokenizer = _tokenizer()
     with _tokenizer_lock:
         for term in terms:
             term = term.strip()
-            if 2 <= len(term) <= 20:
+            if 2 <= len(term) <= 20 and term not in _taught:
                 tokenizer.add_word(term, freq=50_000)
+                _taught.add(term)
 
 
 _segmented = threading.local()  # one batch's segmentation, shared by both models

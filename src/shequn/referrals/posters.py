@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import threading
 from functools import cache
 
 import segno
@@ -51,9 +52,17 @@ def _font_path() -> str | None:
     return None
 
 
+_fonts = threading.local()  # FreeType faces are not shared between threads
+
+
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    path = _font_path()
-    return ImageFont.truetype(path, size) if path else ImageFont.load_default(size)
+    """The poster font at ``size``, opened once per thread and size (the CJK file is ~20 MB)."""
+    loaded: dict[int, ImageFont.FreeTypeFont | ImageFont.ImageFont] = getattr(_fonts, "by_size", {})
+    _fonts.by_size = loaded
+    if size not in loaded:
+        path = _font_path()
+        loaded[size] = ImageFont.truetype(path, size) if path else ImageFont.load_default(size)
+    return loaded[size]
 
 
 def qr_matrix(url: str) -> list[list[bool]]:
