@@ -6,7 +6,6 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from shequn.catalog.models import Product
-from shequn.core.errors import NotFound
 from shequn.org.models import Staff
 from shequn.org.roles import Perm, Role, has_perm
 from shequn.org.scoping import get_scoped, scoped
@@ -68,7 +67,4 @@ def visible_topics(staff: Staff) -> QuerySet[Topic]:
 
 def access_topic(staff: Staff, topic_id: object) -> Topic:
     """One topic the caller may see, else NotFound (the same for missing and not theirs)."""
-    found = visible_topics(staff).filter(pk=topic_id).first() if type(topic_id) is int else None
-    if found is None:
-        raise NotFound("需求主题不存在")
-    return found
+    return get_scoped(visible_topics(staff), staff, topic_id)

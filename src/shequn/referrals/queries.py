@@ -9,11 +9,11 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 
 from shequn.core import timeutil
-from shequn.core.errors import InvalidInput, NotFound
+from shequn.core.errors import InvalidInput
 from shequn.members.models import Member
 from shequn.org.models import Staff
 from shequn.org.roles import Perm
-from shequn.org.scoping import scoped
+from shequn.org.scoping import get_scoped, scoped
 
 from .ledger import sharer_account
 from .models import (
@@ -80,12 +80,7 @@ def visible_sharers(staff: Staff) -> QuerySet[Sharer]:
 
 def access_sharer(staff: Staff, sharer_id: object) -> Sharer:
     """One sharer in scope, else NotFound (the same answer for missing and foreign)."""
-    if type(sharer_id) is not int:
-        raise NotFound("推客不存在")
-    found = visible_sharers(staff).filter(pk=sharer_id).first()
-    if found is None:
-        raise NotFound("推客不存在")
-    return found
+    return get_scoped(visible_sharers(staff), staff, sharer_id)
 
 
 def visible_rules(staff: Staff) -> QuerySet[CommissionRule]:
