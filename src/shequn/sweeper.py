@@ -14,6 +14,7 @@ from collections.abc import Callable
 from django.db import close_old_connections
 
 from shequn.demand.actions import classify_pending
+from shequn.demand.proposals import sweep_proposals
 from shequn.orders.actions import sweep_expired_orders, sweep_unsubmitted_refunds
 from shequn.promotions.actions import sweep_group_buy_teams
 from shequn.promotions.calendar import materialize_schedules
@@ -25,6 +26,7 @@ logger = logging.getLogger("shequn.sweeper")
 SWEEPS: list[tuple[str, Callable[..., int]]] = [
     ("orders.payment_timeout", sweep_expired_orders),
     ("promotions.group_buy_teams", sweep_group_buy_teams),
+    ("demand.proposals", sweep_proposals),
     ("promotions.weekly_calendar", materialize_schedules),
     ("referrals.commission_release", release_due_commissions),
     ("orders.refund_submission", sweep_unsubmitted_refunds),

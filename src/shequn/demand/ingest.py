@@ -30,7 +30,7 @@ from django.db import connection, transaction
 
 from shequn.core import timeutil
 from shequn.groups.models import CustomerGroup
-from shequn.members.models import ChannelIdentity, IdentityChannel
+from shequn.members.queries import members_by_wecom_id
 from shequn.org.models import OrgNode, Staff
 
 from .models import Message, MessageType
@@ -258,11 +258,7 @@ def _store_batch(chain: OrgNode, batch: list[Incoming], report: ImportReport) ->
         ).values_list("id", flat=True)
     )
     senders = {r.sender for r in batch if r.sender}
-    members = dict(
-        ChannelIdentity.objects.filter(
-            chain=chain, channel=IdentityChannel.WECOM_EXTERNAL_USERID, value__in=senders
-        ).values_list("value", "member_id")
-    )
+    members = members_by_wecom_id(chain.pk, senders)
     staff = dict(
         Staff.objects.filter(
             node__path__startswith=chain.path, wecom_userid__in=senders

@@ -238,3 +238,196 @@ class TopicMention(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic_id} ← {self.message_id}"
+
+
+# --- reverse customization (反向定制, C2B) --------------------------------------------------
+class ProposalStatus(models.TextChoices):
+    DRAFT = "draft", "草稿"
+    OPEN = "open", "预订中"
+    SUCCEEDED = "succeeded", "已达成"
+    FAILED = "failed", "未达成"
+    CANCELLED = "cancelled", "已取消"
+
+
+class Proposal(models.Model):
+    """A product a supplier offers to make because a topic asked for it. Drafted from a topic
+    (by the supplier or HQ), published by HQ to the groups the topic came from; members there
+    pre-order with a deposit until ``deadline``. The sweep then decides once: ``min_units``
+    committed → the product goes on sale, the pre-orders are orders and the supplier gets a
+    production order; fewer → every deposit is refunded. ``committed_units`` counts paid
+    pre-order units only, moved by guarded UPDATEs (never read-modify-write)."""
+
+    chain = models.ForeignKey(OrgNode, on_delete=models.PROTECT, related_name="+")
+    topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="proposals")
+    supplier = models.ForeignKey(
+        "catalog.Supplier", on_delete=models.PROTECT, related_name="proposals"
+    )
+    category = models.ForeignKey(
+        "catalog.Category", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    title = models.CharField("产品名称", max_length=60)
+    spec = models.CharField("规格", max_length=100)
+    description = models.TextField("说明", max_length=1000, blank=True)
+    target_price_fen = models.PositiveIntegerField("目标售价(分/件)")
+    deposit_fen = models.PositiveIntegerField("定金(分/件)")
+    min_units = models.PositiveIntegerField("起订量(件)")
+    per_member_limit = models.PositiveSmallIntegerField("每人限订(件)", default=10)
+    deadline = models.DateTimeField("预订截止")
+    status = models.CharField(
+        max_length=10, choices=ProposalStatus.choices, default=ProposalStatus.DRAFT
+    )
+    committed_units = models.PositiveIntegerField("已预订(件)", default=0)
+    groups = models.ManyToManyField(CustomerGroup, related_name="proposals", blank=True)
+    product = models.OneToOneField(
+        "catalog.Product", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    sku = models.OneToOneField(
+        "catalog.Sku", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    drafted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    published_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "反向定制提案"
+        verbose_name_plural = "反向定制提案"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(deposit_fen__gte=1)
+                & models.Q(deposit_fen__lte=models.F("target_price_fen")),
+                name="proposal_deposit_within_price",
+            ),
+            models.CheckConstraint(condition=models.Q(min_units__gte=1), name="proposal_min_1"),
+            models.CheckConstraint(
+                condition=models.Q(per_member_limit__gte=1), name="proposal_limit_1"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "deadline"], name="proposal_due_idx")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @classmethod
+    def scope_q(cls, path: str) -> models.Q:
+        return models.Q(chain_id=int(path.strip("/").split("/")[0]))
+
+    @property
+    def balance_fen(self) -> int:
+        """What is left to pay per unit at pickup (0 when the deposit is the whole price)."""
+        return self.target_price_fen - self.deposit_fen
+
+
+class PreOrderStatus(models.TextChoices):
+    PENDING = "pending", "待付定金"
+    COMMITTED = "committed", "已预订"
+    CONVERTED = "converted", "已转订单"
+    REFUND_DUE = "refund_due", "待退定金"
+    REFUNDED = "refunded", "已退定金"
+    WITHDRAWN = "withdrawn", "已撤回"
+    CLOSED = "closed", "未支付关闭"
+
+
+class PreOrder(models.Model):
+    """One member's pre-order of a proposal, carried by an ordinary order (line at the target
+    price, the deposit as what is paid online, the rest as ``balance_due_fen`` at pickup) so the
+    payment, refund and pickup paths are the ones every order takes."""
+
+    proposal = models.ForeignKey(Proposal, on_delete=models.PROTECT, related_name="preorders")
+    order = models.OneToOneField("orders.Order", on_delete=models.PROTECT, related_name="preorder")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
+    store = models.ForeignKey(OrgNode, on_delete=models.PROTECT, related_name="+")
+    group = models.ForeignKey(CustomerGroup, on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=10, choices=PreOrderStatus.choices, default=PreOrderStatus.PENDING
+    )
+    refund = models.ForeignKey(
+        "orders.Refund", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Set when the store received its delivery and set these units aside for the order.
+    allocated = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["proposal", "status"], name="preorder_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.proposal_id}: {self.member_id} ×{self.quantity}"
+
+    @classmethod
+    def scope_q(cls, path: str) -> models.Q:
+        return models.Q(store__path__startswith=path)
+
+
+class PreOrderBuyer(models.Model):
+    """Units each member holds of a proposal: the per-member limit, as a guarded upsert."""
+
+    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="+")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    units = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["proposal", "member"], name="one_buyer_row_per_member")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.proposal_id}: {self.member_id} ×{self.units}"
+
+
+class ProductionOrder(models.Model):
+    """What the supplier is asked to make when a proposal succeeds: one per proposal (the
+    unique proposal is the exactly-once), with a line per store to deliver to."""
+
+    proposal = models.OneToOneField(
+        Proposal, on_delete=models.PROTECT, related_name="production_order"
+    )
+    supplier = models.ForeignKey(
+        "catalog.Supplier", on_delete=models.PROTECT, related_name="production_orders"
+    )
+    number = models.CharField("生产单号", max_length=24, unique=True)
+    total_units = models.PositiveIntegerField("总数量")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "生产订单"
+        verbose_name_plural = "生产订单"
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class ProductionLine(models.Model):
+    production_order = models.ForeignKey(
+        ProductionOrder, on_delete=models.CASCADE, related_name="lines"
+    )
+    store = models.ForeignKey(OrgNode, on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField("数量")
+    received_at = models.DateTimeField("到店时间", null=True, blank=True)
+    received_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["production_order", "store"], name="one_production_line_per_store"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.production_order_id} → {self.store_id} ×{self.quantity}"
+
+    @classmethod
+    def scope_q(cls, path: str) -> models.Q:
+        return models.Q(store__path__startswith=path)

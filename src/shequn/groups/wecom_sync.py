@@ -20,7 +20,8 @@ from django.db import IntegrityError, transaction
 
 from shequn.core.audit import record_audit
 from shequn.core.errors import Conflict, RuleViolation
-from shequn.members.models import ChannelIdentity, IdentityChannel, Member
+from shequn.members.models import Member
+from shequn.members.queries import members_by_wecom_id
 from shequn.org.models import OrgNode
 
 from .actions import join_group, leave_group
@@ -126,11 +127,7 @@ def _apply(chain: OrgNode, group: CustomerGroup, change: GroupChange) -> str:
         return "群已解散, 社群已关闭"
     if change.update_detail not in ("add_member", "del_member"):
         return f"已记录 {change.change_type}/{change.update_detail or '-'}"
-    known = dict(
-        ChannelIdentity.objects.filter(
-            chain=chain, channel=IdentityChannel.WECOM_EXTERNAL_USERID, value__in=change.members
-        ).values_list("value", "member")
-    )
+    known = members_by_wecom_id(chain.pk, change.members)
     done = 0
     for userid in change.members:
         member_id = known.get(userid)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db.models import QuerySet
 
 from shequn.org.models import Staff
 from shequn.org.roles import Perm, has_perm
 from shequn.org.scoping import get_scoped, scoped
 
-from .models import Member
+from .models import ChannelIdentity, IdentityChannel, Member
 from .phones import mask_phone, national_digits
 
 
@@ -29,3 +31,15 @@ def can_see_pii(staff: Staff) -> bool:
 def phone_for(staff: Staff, member: Member) -> str:
     """What this staff member may see of the phone: full digits or ``138****1234``."""
     return national_digits(member.phone) if can_see_pii(staff) else mask_phone(member.phone)
+
+
+def members_by_wecom_id(chain_id: int, external_userids: Iterable[str]) -> dict[str, int]:
+    """WeCom external userid → member id, for the chain's members who have one (how chat
+    records and group callbacks name customers)."""
+    return dict(
+        ChannelIdentity.objects.filter(
+            chain_id=chain_id,
+            channel=IdentityChannel.WECOM_EXTERNAL_USERID,
+            value__in=list(external_userids),
+        ).values_list("value", "member_id")
+    )

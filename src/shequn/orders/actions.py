@@ -42,6 +42,14 @@ from shequn.core.errors import (
     Unavailable,
 )
 from shequn.core.faults import crash_point
+from shequn.demand.preorders import (
+    commit_preorder,
+    holds_stock,
+    member_refund_blocker,
+    on_preorder_refund_opened,
+    release_preorder,
+)
+from shequn.demand.preorders import pickup_blocker as preorder_pickup_blocker
 from shequn.groups.models import CustomerGroup
 from shequn.integrations.wechatpay.client import (
     GatewayError,
@@ -407,6 +415,86 @@ def place_order(
     return PlacedOrder(order=order, created=True)
 
 
+def place_preorder_order(
+    *,
+    member: Member,
+    store: OrgNode,
+    sku: Sku,
+    quantity: int,
+    unit_price_fen: int,
+    deposit_fen: int,
+    idempotency_key: str,
+    source_group: CustomerGroup,
+    hold: Callable[[Order], None],
+    sharer: Member | None = None,
+) -> PlacedOrder:
+    """The order that carries a C2B pre-order: one line of a product that does not exist on any
+    shelf yet (so no stock is reserved), the deposit paid online, the rest of the price due at
+    pickup. ``hold`` runs inside the transaction (the pre-order's own rows: its limit, its
+    record) and rolls the order back by raising. The same key returns the same order."""
+    if not IDEMPOTENCY_KEY.match(idempotency_key or ""):
+        raise InvalidInput("请求编号须为 1-64 个可见 ASCII 字符", code="invalid_idempotency_key")
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 999:
+        raise InvalidInput(f"数量须为 1 到 {MAX_QUANTITY} 的整数", code="invalid_quantity")
+    if sharer is not None and (sharer.chain_id != member.chain_id or sharer.pk == member.pk):
+        sharer = None
+    now = timeutil.now()
+    fingerprint = _fingerprint(
+        store=store.pk, preorder_sku=sku.pk, quantity=quantity, group=source_group.pk
+    )
+    replay = _existing(member, idempotency_key, fingerprint)
+    if replay is not None:
+        return replay
+    subtotal = unit_price_fen * quantity
+    if subtotal > MAX_ORDER_TOTAL_FEN:
+        raise InvalidInput("订单金额超出上限", code="order_total_too_large")
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                number=_new_number(now),
+                chain_id=member.chain_id,
+                store=store,
+                member=member,
+                subtotal_fen=subtotal,
+                total_fen=deposit_fen * quantity,
+                balance_due_fen=subtotal - deposit_fen * quantity,
+                channel=OrderChannel.GROUP_SHARE,
+                source_group=source_group,
+                sharer=sharer,
+                idempotency_key=idempotency_key,
+                request_fingerprint=fingerprint,
+                payment_deadline=now + PAYMENT_WINDOW,
+            )
+            OrderLine.objects.create(
+                order=order,
+                sku=sku,
+                product_name=sku.product.name,
+                sku_spec=sku.spec,
+                quantity=quantity,
+                unit_price_fen=unit_price_fen,
+                line_total_fen=subtotal,
+            )
+            hold(order)
+            record_audit(
+                None,
+                "orders.placed",
+                target=order,
+                scope_path=store.path,
+                details={
+                    "member": member.pk,
+                    "total_fen": order.total_fen,
+                    "balance_due_fen": order.balance_due_fen,
+                    "preorder": True,
+                },
+            )
+    except IntegrityError:  # a concurrent request with the same key won the insert
+        replay = _existing(member, idempotency_key, fingerprint)
+        if replay is None:
+            raise
+        return replay
+    return PlacedOrder(order=order, created=True)
+
+
 def _place_flash_fast(
     *,
     sale_id: int,
@@ -513,6 +601,7 @@ def _release_promotions(order: Order, lines: Sequence[OrderLine], *, unpaid: boo
     limit, a group-buy's units to the member's limit (and an unpaid seat request is dropped);
     an unpaid order's coupon and instant discount (a refund keeps them spent)."""
     release_group_buy(order, unpaid=unpaid)
+    release_preorder(order, unpaid=unpaid)
     if unpaid:
         release_discounts(order)
     for line in lines:
@@ -524,8 +613,11 @@ def _release_promotions(order: Order, lines: Sequence[OrderLine], *, unpaid: boo
 
 def _apply_to_lines(order: Order, stock_update: Callable[..., bool]) -> list[OrderLine]:
     """Run one guarded stock update (release, hand over) for every line, in SKU order.
-    If one finds nothing to act on, the allocations no longer add up: refuse to guess."""
+    If one finds nothing to act on, the allocations no longer add up: refuse to guess.
+    A pre-order whose goods have not reached the store holds nothing yet: nothing to do."""
     lines = list(order.lines.order_by("sku_id"))
+    if not holds_stock(order):
+        return lines
     for line in lines:
         if not stock_update(store_id=order.store_id, sku_id=line.sku_id, quantity=line.quantity):
             raise RuntimeError(f"allocation missing for order {order.number} sku {line.sku_id}")
@@ -770,6 +862,7 @@ def record_payment(
             )
             if outcome == "paid":  # what a payment sets going, the payment row written
                 seat_payer(order, timeutil.now())  # a group-buy order takes its team seat
+                commit_preorder(order, report.succeeded_at)  # a C2B deposit counts
                 accrue_order_commissions(order)  # its sharer's commission, pending
                 accrue_group_owner_reward(order)  # the reward of the group it came from
                 bind_customer(order, timeutil.now())  # per the chain's binding mode
@@ -995,6 +1088,9 @@ def verify_pickup(*, acting: Staff, store: OrgNode, code: str) -> Order:
         blocker = pickup_blocker(order)
         if blocker is not None and order.status == OrderStatus.PAID:
             raise RuleViolation(blocker, code="team_not_succeeded")
+        blocker = preorder_pickup_blocker(order)
+        if blocker is not None and order.status == OrderStatus.PAID:
+            raise RuleViolation(blocker, code="preorder_not_ready")
         if transition(
             order.pk,
             OrderStatus.PAID,
@@ -1060,6 +1156,9 @@ def request_member_refund(*, member: Member, order: Order, reason: str) -> Refun
         )
     if _refund_in_flight(order):
         raise RuleViolation("该订单的退款正在处理中", code="refund_in_progress")
+    blocker = member_refund_blocker(order)
+    if blocker is not None:
+        raise RuleViolation(blocker, code="preorder_converted")
     payment = order.payments.filter(refund_required=False).order_by("id").first()
     if payment is None:
         raise RuleViolation("订单未支付, 无需退款", code="not_paid")
@@ -1144,6 +1243,7 @@ def _open_refund(
         )[0]
         if refunded >= paid:  # all of it: a group-buy payer leaves a forming team
             on_refund_opened(order, refund, timeutil.now())
+            on_preorder_refund_opened(order, refund)  # a pre-order is withdrawn or settled
         record_audit(
             actor,
             "orders.refund_requested",

@@ -52,6 +52,9 @@ class Order(models.Model):
     delivery_address = models.CharField("配送地址", max_length=200, blank=True)
     subtotal_fen = models.PositiveIntegerField("商品金额(分)")
     total_fen = models.PositiveIntegerField("应付金额(分)")
+    # Paid at the store on pickup, not online: a pre-order pays its deposit as ``total_fen``
+    # and the rest of the price here (0 for every other order).
+    balance_due_fen = models.PositiveIntegerField("到店尾款(分)", default=0, db_default=0)
     # Source attribution: group, sharer, content piece and channel.
     channel = models.CharField(
         "来源渠道", max_length=24, choices=OrderChannel.choices, default=OrderChannel.ORGANIC
@@ -93,6 +96,12 @@ class Order(models.Model):
             models.CheckConstraint(
                 condition=models.Q(total_fen__lte=models.F("subtotal_fen")),
                 name="order_total_within_subtotal",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    total_fen__lte=models.F("subtotal_fen") - models.F("balance_due_fen")
+                ),
+                name="order_balance_within_subtotal",
             ),
             models.UniqueConstraint(
                 fields=["store", "pickup_code"],

@@ -39,7 +39,8 @@ class Perm(StrEnum):
     APPROVE_SHARERS = "approve_sharers"  # approve sharers' applications (HQ or their store)
     VIEW_MESSAGES = "view_messages"  # read the groups' messages (not cashiers, not suppliers)
     VIEW_DEMAND = "view_demand"  # the demand board (suppliers: their own categories only)
-    MANAGE_DEMAND = "manage_demand"  # rename and merge topics (HQ)
+    MANAGE_DEMAND = "manage_demand"  # rename and merge topics; publish C2B proposals (HQ)
+    DRAFT_PROPOSALS = "draft_proposals"  # draft a reverse-customization proposal from a topic
 
 
 _ALL = frozenset(Perm)
@@ -49,6 +50,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
         {
             Perm.VIEW_DEMAND,
             Perm.MANAGE_DEMAND,
+            Perm.DRAFT_PROPOSALS,
             Perm.VIEW_MESSAGES,
             Perm.MANAGE_PROMOTIONS,
             Perm.MANAGE_COMMISSIONS,
@@ -117,7 +119,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
     Role.CASHIER: frozenset(
         {Perm.VIEW_GROUPS, Perm.CREATE_INVITATIONS, Perm.VIEW_ORDERS, Perm.FULFIL_ORDERS}
     ),
-    Role.SUPPLIER: frozenset({Perm.VIEW_DEMAND}),
+    Role.SUPPLIER: frozenset({Perm.VIEW_DEMAND, Perm.DRAFT_PROPOSALS}),
 }
 
 # Which roles a role may give to new staff (always at or below its own node).
