@@ -56,6 +56,10 @@ def join(group: Any, n: int) -> Member:
 
 @pytest.fixture
 def c2b(chain: Chain) -> dict[str, Any]:
+    return make_c2b(chain)
+
+
+def make_c2b(chain: Chain) -> dict[str, Any]:
     """A topic (艾草暖宫贴 · 包装/规格) voiced in groups at stores A and B, a supplier account."""
     maker = catalog.create_supplier(acting=chain.admin, name="艾草供应商")
     health = catalog.get_or_create_category(acting=chain.admin, name="养生")
