@@ -33,6 +33,12 @@ urlpatterns = [
     path("messages/", demand_views.group_messages, name="messages"),
     path("complaints/", demand_views.complaints, name="complaints"),
     path("demand/", demand_views.demand_board, name="demand"),
+    path("demand/topics/<int:topic_id>/propose/", demand_views.propose, name="propose"),
+    path("proposals/", demand_views.proposals, name="proposals"),
+    path("proposals/<int:proposal_id>/", demand_views.proposal_detail, name="proposal"),
+    path(
+        "deliveries/<int:line_id>/receive/", demand_views.receive_delivery, name="receive_delivery"
+    ),
     path("stock/", views.stock, name="stock"),
     path("pickup/", views.pickup, name="pickup"),
     path("j/<str:code>/", views.join, name="join"),

@@ -3,24 +3,43 @@
 from datetime import datetime, timedelta
 from typing import Literal
 
+from django.db.models import QuerySet
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
+from shequn.catalog.models import Supplier
 from shequn.core import timeutil
+from shequn.core.errors import NotFound
 from shequn.members.queries import phone_for
 from shequn.org.api import staff_of
 from shequn.org.scoping import within_node
 
 from .complaints import sla_by_store
-from .models import Complaint, Message, ModerationCase, Topic
+from .models import (
+    Complaint,
+    Message,
+    ModerationCase,
+    ProductionLine,
+    Proposal,
+    Topic,
+)
 from .moderation import decide_case
+from .proposals import (
+    cancel_proposal,
+    draft_proposal,
+    publish_proposal,
+    receive_production_delivery,
+)
 from .queries import (
     access_case,
+    access_delivery,
+    access_proposal,
     access_topic,
     visible_cases,
     visible_complaints,
     visible_messages,
+    visible_proposals,
     visible_topics,
 )
 from .topics import TopicCard, board, merge_topics, rename_topic
@@ -237,3 +256,131 @@ def change_topic(request: HttpRequest, topic_id: int, payload: TopicPatch) -> di
         if cards
         else _card_out(TopicCard(topic, 0, 0, 0, 0, 0, timeutil.now(), [], [], []))
     )
+
+
+# --- reverse customization (反向定制) -----------------------------------------------------------
+class ProposalIn(Schema):
+    topic_id: int
+    title: str
+    spec: str
+    description: str = ""
+    target_price_fen: int
+    deposit_fen: int
+    min_units: int
+    per_member_limit: int = 10
+    deadline: datetime
+    supplier_id: int | None = None  # HQ names the supplier; a supplier account drafts as itself
+
+
+class ProductionLineOut(Schema):
+    id: int
+    store_id: int
+    quantity: int
+    received_at: datetime | None
+
+
+class ProposalOut(Schema):
+    id: int
+    topic_id: int
+    supplier_id: int
+    title: str
+    spec: str
+    description: str
+    target_price_fen: int
+    deposit_fen: int
+    min_units: int
+    per_member_limit: int
+    deadline: datetime
+    status: str
+    committed_units: int
+    group_ids: list[int]
+    product_id: int | None
+    production_order: str | None
+    production_lines: list[ProductionLineOut]
+
+    @staticmethod
+    def resolve_group_ids(obj: Proposal) -> list[int]:
+        return sorted(group.pk for group in obj.groups.all())
+
+    @staticmethod
+    def resolve_production_order(obj: Proposal) -> str | None:
+        production = getattr(obj, "production_order", None)
+        return production.number if production else None
+
+    @staticmethod
+    def resolve_production_lines(obj: Proposal) -> list[ProductionLine]:
+        production = getattr(obj, "production_order", None)
+        return list(production.lines.all()) if production else []
+
+
+@router.get(
+    "/proposals", response=list[ProposalOut], summary="反向定制提案(总部: 全部; 供应商: 自己的)"
+)
+@paginate(LimitOffsetPagination)
+def list_proposals(request: HttpRequest) -> QuerySet[Proposal]:
+    return visible_proposals(staff_of(request)).prefetch_related(
+        "groups", "production_order__lines"
+    )
+
+
+@router.post("/proposals", response={201: ProposalOut}, summary="从需求主题发起反向定制提案(草稿)")
+def create_proposal(request: HttpRequest, payload: ProposalIn) -> Status[Proposal]:
+    staff = staff_of(request)
+    topic = access_topic(staff, payload.topic_id)
+    supplier = None
+    if payload.supplier_id is not None:
+        supplier = Supplier.objects.filter(
+            pk=payload.supplier_id, chain_id=staff.node.chain_id
+        ).first()
+        if supplier is None:
+            raise NotFound("供应商不存在")
+    proposal = draft_proposal(
+        acting=staff,
+        topic=topic,
+        title=payload.title,
+        spec=payload.spec,
+        description=payload.description,
+        target_price_fen=payload.target_price_fen,
+        deposit_fen=payload.deposit_fen,
+        min_units=payload.min_units,
+        per_member_limit=payload.per_member_limit,
+        deadline=payload.deadline,
+        supplier=supplier,
+    )
+    return Status(201, proposal)
+
+
+@router.get("/proposals/{proposal_id}", response=ProposalOut, summary="一个提案及其生产订单")
+def get_proposal(request: HttpRequest, proposal_id: int) -> Proposal:
+    return access_proposal(staff_of(request), proposal_id)
+
+
+@router.post(
+    "/proposals/{proposal_id}/publish", response=ProposalOut, summary="发布到来源社群(总部)"
+)
+def publish(request: HttpRequest, proposal_id: int) -> Proposal:
+    staff = staff_of(request)
+    return publish_proposal(acting=staff, proposal=access_proposal(staff, proposal_id))
+
+
+class CancelIn(Schema):
+    reason: str
+
+
+@router.post(
+    "/proposals/{proposal_id}/cancel",
+    response=ProposalOut,
+    summary="取消提案(总部; 已付定金自动退回)",
+)
+def cancel(request: HttpRequest, proposal_id: int, payload: CancelIn) -> Proposal:
+    staff = staff_of(request)
+    proposal = access_proposal(staff, proposal_id)
+    return cancel_proposal(acting=staff, proposal=proposal, reason=payload.reason)
+
+
+@router.post(
+    "/deliveries/{line_id}/receive", response=ProductionLineOut, summary="定制商品到店入库(门店)"
+)
+def receive(request: HttpRequest, line_id: int) -> ProductionLine:
+    staff = staff_of(request)
+    return receive_production_delivery(acting=staff, line=access_delivery(staff, line_id))

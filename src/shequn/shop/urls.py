@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import coupon_views, group_buy_views, sharer_views, views
+from . import c2b_views, coupon_views, group_buy_views, sharer_views, views
 
 app_name = "shop"
 
@@ -19,6 +19,8 @@ urlpatterns = [
     path("tuan/<int:campaign_id>/", group_buy_views.group_buy, name="group_buy"),
     path("tuan/<int:campaign_id>/join/", group_buy_views.join_group_buy, name="join_group_buy"),
     path("teams/<int:team_id>/", group_buy_views.team, name="team"),
+    path("c2b/<int:proposal_id>/", c2b_views.proposal, name="proposal"),
+    path("c2b/<int:proposal_id>/preorder/", c2b_views.preorder, name="preorder"),
     path("coupons/", coupon_views.coupons, name="coupons"),
     path("coupons/<int:template_id>/claim/", coupon_views.claim, name="claim_coupon"),
     path("sharer/", sharer_views.sharer_home, name="sharer"),

@@ -21,6 +21,8 @@ from django.views.decorators.http import require_POST
 
 from shequn.core import timeutil
 from shequn.core.errors import DomainError, InvalidInput, NotFound, RuleViolation, Unavailable
+from shequn.demand.models import PreOrderStatus
+from shequn.demand.queries import open_proposals_for_group, order_preorder
 from shequn.groups.models import CustomerGroup, GroupStatus
 from shequn.integrations import sms
 from shequn.members.actions import log_in_with_code, send_login_code
@@ -97,6 +99,7 @@ def group_home(request: HttpRequest, group_id: int) -> HttpResponse:
             "group": group,
             "cards": group_feed(group),
             "group_buys": running_group_buys(group.store, timeutil.now())[:10],
+            "proposals": open_proposals_for_group(group)[:5],
             "member": current_member(request),
         },
     )
@@ -318,6 +321,10 @@ def order(request: HttpRequest, number: str) -> HttpResponse:
         context["team_waiting"] = seat.team is None or seat.team.status != TeamStatus.SUCCEEDED
         if seat.team is not None:
             context["team_percent"] = round(100 * seat.team.joined / seat.team.size)
+    preorder = order_preorder(item)
+    if preorder is not None:  # a C2B pre-order: the code is shown once the proposal succeeded
+        context["preorder"] = preorder
+        context["team_waiting"] = preorder.status != PreOrderStatus.CONVERTED
     if item.pickup_code and item.status == OrderStatus.PAID and not context.get("team_waiting"):
         context["pickup_qr"] = _pickup_qr_svg(item.pickup_code)
     return render(request, "shop/order.html", context)
