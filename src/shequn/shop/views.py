@@ -325,6 +325,7 @@ def order(request: HttpRequest, number: str) -> HttpResponse:
     if preorder is not None:  # a C2B pre-order: the code is shown once the proposal succeeded
         context["preorder"] = preorder
         context["team_waiting"] = preorder.status != PreOrderStatus.CONVERTED
+        context["refund_blocked"] = not context["team_waiting"]  # being made: the store decides
     if item.pickup_code and item.status == OrderStatus.PAID and not context.get("team_waiting"):
         context["pickup_qr"] = _pickup_qr_svg(item.pickup_code)
     return render(request, "shop/order.html", context)
