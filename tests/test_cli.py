@@ -109,6 +109,10 @@ def test_seed_demo_then_token(tmp_path: Path) -> None:
         assert db.execute("SELECT count(*) FROM referrals_sharer").fetchone() == (20,)
         (accrued,) = db.execute("SELECT count(*) FROM referrals_ordercommission").fetchone()
         assert accrued > 0  # paid demo orders brought by sharers earned commission
+        proposal = db.execute("SELECT status, committed_units FROM demand_proposal").fetchall()
+        assert len(proposal) == 1
+        assert proposal[0][0] == "open"
+        assert proposal[0][1] > 0  # paid deposits count
     again = run("seed-demo", "--stores", "2", "--members", "300", tmp_path=tmp_path)
     assert again.returncode == 0
     assert "已存在" in again.stdout

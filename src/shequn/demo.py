@@ -331,7 +331,55 @@ def seed_demo(
         first = Supplier.objects.filter(chain=chain).order_by("id").first()
         if first is not None:
             first.accounts.add(supplier_user.user)
+            _seed_proposal(admin, supplier_user)
     return summary
+
+
+def _seed_proposal(admin: Staff, supplier: Staff) -> None:
+    """A reverse-customization proposal open on the loudest topic the supplier may see, with a
+    few paid pre-orders, so 反向定制 and the groups' pages have something to show."""
+    from datetime import timedelta
+
+    from shequn.core import timeutil
+    from shequn.demand.proposals import draft_proposal, place_preorder, publish_proposal
+    from shequn.demand.queries import visible_topics
+    from shequn.demand.topics import board
+    from shequn.groups.models import GroupMembership
+
+    cards = board(visible_topics(supplier), limit=1)
+    if not cards:
+        return
+    topic = cards[0].topic
+    product = topic.product
+    name = product.name if product else topic.title.split(" · ")[0]
+    price = (
+        product.skus.order_by("id").values_list("price_fen", flat=True).first() if product else None
+    ) or 1990
+    proposal = draft_proposal(
+        acting=supplier,
+        topic=topic,
+        title=f"{name} 群友定制装"[:60],
+        spec="按群友意见改良",
+        description=f"群里 {cards[0].members} 位会员提到「{topic.title}」, 我们按大家的意见做了这一款。",
+        target_price_fen=price,
+        deposit_fen=max(1, price // 5),
+        min_units=30,
+        deadline=timeutil.now() + timedelta(days=5),
+        per_member_limit=5,
+    )
+    proposal = publish_proposal(acting=admin, proposal=proposal)
+    stays = GroupMembership.objects.filter(
+        group__in=proposal.groups.all(), left_at__isnull=True
+    ).select_related("member")
+    for n, stay in enumerate(stays.order_by("id")[:8]):
+        placed = place_preorder(
+            member=stay.member,
+            proposal=proposal,
+            quantity=1 + n % 3,
+            idempotency_key=f"demo-preorder-{n}",
+            group=stay.group,
+        )
+        _demo_payment(placed.order)
 
 
 # (name, pyramid role, category, [(sku code, spec, price fen, tiers)])
@@ -585,12 +633,30 @@ def _seed_promotions(admin: Staff, skus: list[Any], members: list[Member]) -> No
 HEADLINES = ("周三会员日专享", "专家讲座同款", "群友复购最多", "店长推荐", "限量到店自提")
 
 
+def _demo_payment(order: Any) -> None:
+    """What WeChat Pay's notification would have told us: the order is paid."""
+    from shequn.orders.actions import PaymentReport, record_payment
+
+    record_payment(
+        PaymentReport(
+            notification_id=f"EV-DEMO-{order.number}",
+            out_trade_no=order.number,
+            transaction_id=f"4200{order.number}",
+            amount_fen=order.total_fen,
+            mchid=DEMO_MCHID,
+            appid=DEMO_APPID,
+            succeeded_at=order.created_at,
+            payer_openid=f"o-demo-{order.member_id}",
+        ),
+        expected_mchid=DEMO_MCHID,
+        expected_appid=DEMO_APPID,
+    )
+
+
 def _pay_pick_up_and_refund(rng: random.Random, orders: list[Any]) -> None:
     """What the payment gateway and the tills would have done: pay, hand over, refund some."""
     from shequn.orders.actions import (
-        PaymentReport,
         RefundReport,
-        record_payment,
         record_refund_result,
         request_refund,
         verify_pickup,
@@ -600,20 +666,7 @@ def _pay_pick_up_and_refund(rng: random.Random, orders: list[Any]) -> None:
     managers = {s.node_id: s for s in Staff.objects.filter(role=Role.STORE_MANAGER)}
     cashiers = {s.node_id: s for s in Staff.objects.filter(role=Role.CASHIER)}
     for n, order in enumerate(orders):
-        record_payment(
-            PaymentReport(
-                notification_id=f"EV-DEMO-{order.number}",
-                out_trade_no=order.number,
-                transaction_id=f"4200{order.number}",
-                amount_fen=order.total_fen,
-                mchid=DEMO_MCHID,
-                appid=DEMO_APPID,
-                succeeded_at=order.created_at,
-                payer_openid=f"o-demo-{order.member_id}",
-            ),
-            expected_mchid=DEMO_MCHID,
-            expected_appid=DEMO_APPID,
-        )
+        _demo_payment(order)
         order = Order.objects.get(pk=order.pk)
         if n % 2 == 0:
             verify_pickup(
