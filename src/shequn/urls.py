@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from shequn.api import api
+from shequn.demand.webhook import message_webhook
 from shequn.integrations.wecom.webhooks import wecom_callback
 from shequn.orders.webhooks import wechatpay_notify
 
@@ -9,5 +10,6 @@ urlpatterns = [
     path("m/", include("shequn.shop.urls")),
     path("webhooks/wechatpay/notify", wechatpay_notify, name="wechatpay-notify"),
     path("webhooks/wecom/callback", wecom_callback, name="wecom-callback"),
+    path("webhooks/demand/messages", message_webhook, name="demand-message-webhook"),
     path("", include("shequn.console.urls")),
 ]

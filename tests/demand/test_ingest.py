@@ -145,3 +145,25 @@ def test_the_import_command_reports_bad_lines_and_exits_3() -> None:
     assert missing.returncode == 2
     assert missing.stderr.strip() == "shequn: 找不到文件: /no/such/file.jsonl"
     assert Message.objects.count() == 7
+
+
+def test_records_no_database_can_hold_are_named_not_fatal() -> None:
+    """NUL (PostgreSQL refuses it), a lone surrogate, a "digit" that is no number, an id past
+    64 bits: each is one bad line, and the lines around them still read."""
+    import io
+    import json
+
+    def line(**fields: Any) -> str:
+        base = {"msgid": "m", "chat_id": "wr1", "time": "2026-11-20T09:00:00+08:00"}
+        return json.dumps({**base, **fields})
+
+    lines = [
+        line(content="好\u0000"),
+        line(content="\ud800"),
+        line(group_id="²", chat_id=""),
+        line(group_id=str(2**64), chat_id=""),
+        line(time="１７６４０００００００００"),  # full-width digits
+        line(msgid="ok", content="可以"),
+    ]
+    read = list(read_jsonl(io.StringIO("\n".join(lines))))
+    assert [type(r).__name__ for r in read] == ["BadRecord"] * 5 + ["Incoming"]

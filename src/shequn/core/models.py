@@ -70,3 +70,23 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.principal}:{self.key}"
+
+
+class WebhookNonce(models.Model):
+    """A nonce a signed webhook has accepted, kept while its timestamp could still pass the window.
+
+    The unique constraint is the replay check: a second delivery with the same nonce fails to
+    insert, also when two race. ``source`` names the webhook, so each has its own nonces.
+    """
+
+    source = models.CharField(max_length=32)
+    nonce = models.CharField(max_length=64)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "nonce"], name="webhook_nonce_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.nonce}"

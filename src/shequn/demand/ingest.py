@@ -81,6 +81,9 @@ class ImportReport:
         return len(self.bad)
 
 
+MAX_ID = 2**63 - 1  # a larger group id is none of ours (and overflows SQLite's integers)
+
+
 class _Bad(ValueError):
     pass
 
@@ -100,7 +103,9 @@ def _text(value: Any, what: str, limit: int = 128) -> str:
 
 
 def _time(value: Any) -> datetime:
-    if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and value.isascii() and value.isdecimal()
+    ):
         millis = int(value)
         if not 946_684_800_000 <= millis <= 4_102_444_800_000:  # 2000 … 2100
             raise _Bad("时间戳(毫秒)超出范围")
@@ -154,9 +159,10 @@ def _generic(line: int, record: dict[str, Any], platform: str) -> Incoming:
     raw_group = record.get("group_id")
     group_id = None
     if raw_group not in (None, ""):
-        if not str(raw_group).isdigit():
+        digits = str(raw_group)
+        if not (digits.isascii() and digits.isdecimal()) or int(digits) > MAX_ID:
             raise _Bad("group_id 须为整数")
-        group_id = int(raw_group)
+        group_id = int(digits)
     if not chat_id and group_id is None:
         raise _Bad("缺少 chat_id 或 group_id")
     kind = str(record.get("type") or "text").strip()
@@ -178,6 +184,23 @@ def _generic(line: int, record: dict[str, Any], platform: str) -> Incoming:
     )
 
 
+def _storable(incoming: Incoming) -> Incoming:
+    """What a database can hold: PostgreSQL refuses NUL, and a lone surrogate is no UTF-8."""
+    for text in (incoming.msg_id, incoming.chat_id, incoming.sender, incoming.content):
+        if "\x00" in text:
+            raise _Bad("含有不允许的字符 (NUL)")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _Bad("含有无法编码的字符") from None
+    return incoming
+
+
+def generic_record(line: int, record: dict[str, Any], platform: str) -> Incoming:
+    """One generic record (file row or webhook item), ready to store, or ``_Bad``."""
+    return _storable(_generic(line, record, platform))
+
+
 Record = Incoming | BadRecord | None  # None: a one-to-one chat, skipped
 
 
@@ -190,9 +213,9 @@ def read_jsonl(stream: IO[str], platform: str = "import") -> Iterator[Record]:
             if not isinstance(record, dict):
                 raise _Bad("每行须为一个 JSON 对象")
             if "action" in record or "msgtime" in record or "roomid" in record:
-                yield _wecom(number, record)
+                yield _storable(_wecom(number, record))
             else:
-                yield _generic(number, record, platform)
+                yield generic_record(number, record, platform)
         except json.JSONDecodeError as exc:
             yield BadRecord(number, f"不是合法的 JSON ({exc.msg})")
         except _Bad as bad:
@@ -209,7 +232,7 @@ def read_csv(stream: IO[str], platform: str = "import") -> Iterator[Record]:
         return
     for row in reader:
         try:
-            yield _generic(reader.line_num, row, platform)
+            yield generic_record(reader.line_num, row, platform)
         except _Bad as bad:
             yield BadRecord(reader.line_num, str(bad))
 
@@ -234,18 +257,19 @@ def import_messages(
         else:
             pending.append(record)
         if len(pending) >= batch:
-            _store_batch(chain, pending, report)
+            store_batch(chain, pending, report)
             pending = []
             if progress is not None:
                 progress(report)
     if pending:
-        _store_batch(chain, pending, report)
+        store_batch(chain, pending, report)
     if progress is not None:
         progress(report)
     return report
 
 
-def _store_batch(chain: OrgNode, batch: list[Incoming], report: ImportReport) -> None:
+def store_batch(chain: OrgNode, batch: list[Incoming], report: ImportReport) -> None:
+    """Look up the batch's groups and senders and store what is new (counted in ``report``)."""
     groups_by_chat = dict(
         CustomerGroup.objects.filter(
             store__path__startswith=chain.path,

@@ -192,6 +192,12 @@ WECOM = {
     "CALLBACK_AES_KEY": os.environ.get("WECOM_CALLBACK_AES_KEY", ""),
     "CHAIN_CODE": os.environ.get("WECOM_CHAIN_CODE", ""),
 }
+# The signed group-message webhook (POST /webhooks/demand/messages): the shared HMAC-SHA256
+# secret and the chain whose groups the messages belong to. Empty: it answers 503.
+MESSAGE_WEBHOOK = {
+    "SECRET": os.environ.get("SHEQUN_MESSAGE_WEBHOOK_SECRET", ""),
+    "CHAIN_CODE": os.environ.get("SHEQUN_MESSAGE_WEBHOOK_CHAIN_CODE", ""),
+}
 SHEQUN_PUBLIC_URL = os.environ.get("SHEQUN_PUBLIC_URL", "http://127.0.0.1:8000")
 
 # --- Celery (scale path) ----------------------------------------------------------------------
