@@ -5,9 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import time, timedelta
 
-from shequn.catalog.models import Product, Sku
+from shequn.catalog.models import Product, Sku, Supplier
 from shequn.core import timeutil
-from shequn.demand.models import Message, ModerationCase, Topic
+from shequn.demand.models import (
+    Message,
+    ModerationCase,
+    ProductionLine,
+    ProductionOrder,
+    Proposal,
+    ProposalStatus,
+    Topic,
+)
 from shequn.groups import actions as group_actions
 from shequn.groups.models import CustomerGroup, GroupMembership, Invitation, RecruitmentReward
 from shequn.members.models import Member
@@ -64,6 +72,8 @@ class World:
     message_b: Message  # an ad member B posted in store B's group
     case_b: ModerationCase  # ... and the case it opened
     foreign_topic: Topic  # another chain's demand topic
+    proposal_b: Proposal  # a C2B proposal answering store B's group (HQ and its supplier only)
+    delivery_b: ProductionLine  # its production delivery to store B
 
 
 def build_world() -> World:
@@ -196,6 +206,34 @@ def build_world() -> World:
         anchor_key="k:外连锁商品",
         aspect="price",
     )
+    topic_b = Topic.objects.create(
+        chain=chain.hq,
+        title="B店专属群 · 包装/规格",
+        anchor_kind="keyword",
+        keyword="B店专属",
+        anchor_key="k:B店专属",
+        aspect="packaging",
+    )
+    maker = Supplier.objects.create(chain=chain.hq, name="B店专属群供应商")
+    proposal_b = Proposal.objects.create(
+        chain=chain.hq,
+        topic=topic_b,
+        supplier=maker,
+        title="B店专属群 定制装",
+        spec="3贴/盒",
+        target_price_fen=1990,
+        deposit_fen=500,
+        min_units=1,
+        deadline=now - timedelta(hours=1),
+        status=ProposalStatus.SUCCEEDED,
+        drafted_by=chain.admin.user,
+    )
+    production_b = ProductionOrder.objects.create(
+        proposal=proposal_b, supplier=maker, number="P-B-1", total_units=1
+    )
+    delivery_b = ProductionLine.objects.create(
+        production_order=production_b, store=chain.store_b, quantity=1
+    )
     return World(
         chain=chain,
         group_a=group_a,
@@ -222,4 +260,6 @@ def build_world() -> World:
         message_b=message_b,
         case_b=case_b,
         foreign_topic=foreign_topic,
+        proposal_b=proposal_b,
+        delivery_b=delivery_b,
     )

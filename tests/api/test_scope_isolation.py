@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.apps import apps
 from django.test import Client
+from django.utils import timezone
 
 from shequn.api import api
 from shequn.org.models import Staff
@@ -52,6 +54,8 @@ def path_ids(world: World) -> dict[str, int]:
         "sharer_id": world.sharer_b.pk,
         "case_id": world.case_b.pk,
         "topic_id": world.foreign_topic.pk,
+        "proposal_id": world.proposal_b.pk,
+        "line_id": world.delivery_b.pk,
     }
 
 
@@ -161,6 +165,18 @@ def write_bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
         ("PATCH", "/api/referrals/settings"): {"freeze_days": 3},
         ("POST", "/api/demand/moderation/{case_id}/decision"): {"action": "remove"},
         ("PATCH", "/api/demand/topics/{topic_id}"): {"title": "探针"},
+        ("POST", "/api/demand/proposals"): {
+            "topic_id": world.foreign_topic.pk,
+            "title": "探针",
+            "spec": "1",
+            "target_price_fen": 100,
+            "deposit_fen": 10,
+            "min_units": 1,
+            "deadline": (timezone.now() + timedelta(days=2)).isoformat(),
+        },
+        ("POST", "/api/demand/proposals/{proposal_id}/publish"): {},
+        ("POST", "/api/demand/proposals/{proposal_id}/cancel"): {"reason": "探针"},
+        ("POST", "/api/demand/deliveries/{line_id}/receive"): {},
         ("POST", "/api/referrals/rules"): {
             "rates_bp": [100],
             "product_id": world.foreign_product.pk,

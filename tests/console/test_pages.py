@@ -137,6 +137,9 @@ def test_every_console_page_is_scoped(world: World) -> None:
         "group_id": world.group_b.pk,
         "invitation_id": world.invitation_b.pk,
         "order_id": world.order_b.pk,
+        "topic_id": world.foreign_topic.pk,
+        "proposal_id": world.proposal_b.pk,
+        "line_id": world.delivery_b.pk,
     }
     client = client_for(world.chain.manager_a)
     checked = 0

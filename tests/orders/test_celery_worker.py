@@ -72,6 +72,7 @@ def test_worker_runs_the_sweep_and_a_second_run_finds_nothing(worker: Celery) ->
     idle = {
         "orders.payment_timeout": 0,
         "promotions.group_buy_teams": 0,
+        "demand.proposals": 0,
         "promotions.weekly_calendar": 0,
         "referrals.commission_release": 0,
         "demand.classify_messages": 0,
@@ -99,6 +100,7 @@ def test_embedded_default_runs_tasks_in_process(chain) -> None:  # type: ignore[
     assert run_due_sweeps_task.delay().get() == {
         "orders.payment_timeout": 1,
         "promotions.group_buy_teams": 0,
+        "demand.proposals": 0,
         "promotions.weekly_calendar": 0,
         "referrals.commission_release": 0,
         "orders.refund_submission": 0,

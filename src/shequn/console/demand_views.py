@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from shequn.catalog.models import Supplier
 from shequn.core import timeutil
@@ -163,8 +164,8 @@ def _whole(raw: str, label: str) -> int:
 def propose(request: HttpRequest, topic_id: int) -> HttpResponse:
     """A supplier (or HQ) drafts a reverse-customization proposal answering a topic."""
     staff = _staff(request)
+    topic = access_topic(staff, topic_id)  # first: a topic out of sight is a 404 for anyone
     require_perm(staff, Perm.DRAFT_PROPOSALS)
-    topic = access_topic(staff, topic_id)
     suppliers = (
         Supplier.objects.filter(chain_id=staff.node.chain_id, accounts=staff.user)
         if staff.role == Role.SUPPLIER
@@ -249,12 +250,11 @@ def proposal_detail(request: HttpRequest, proposal_id: int) -> HttpResponse:
     )
 
 
+@require_POST
 @staff_view
 def receive_delivery(request: HttpRequest, line_id: int) -> HttpResponse:
     """到货入库: the store's share of a production order goes on the shelf, set aside for the
     pre-orders picked up there."""
-    if request.method != "POST":
-        return redirect("console:proposals")
     staff = _staff(request)
     line = receive_production_delivery(acting=staff, line=access_delivery(staff, line_id))
     messages.success(request, f"已入库 {line.quantity} 件, 预订的会员现在可以提货")
