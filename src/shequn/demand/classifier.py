@@ -31,7 +31,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jieba
+import jieba_fast as jieba  # jieba with its DAG and route in C: same dictionary, same API
 import numpy as np
 
 LABELS = ("need", "complaint", "praise", "question", "ad", "chitchat")
