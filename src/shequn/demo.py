@@ -574,7 +574,7 @@ def _seed_promotions(admin: Staff, skus: list[Any], members: list[Member]) -> No
     from datetime import timedelta
 
     from shequn.core import timeutil
-    from shequn.orders.actions import LineRequest, PaymentReport, place_order, record_payment
+    from shequn.orders.actions import LineRequest, place_order
     from shequn.promotions.actions import create_flash_sale, create_group_buy
     from shequn.promotions.models import GroupBuySeat
 
@@ -614,19 +614,7 @@ def _seed_promotions(admin: Staff, skus: list[Any], members: list[Member]) -> No
             group_buy_id=campaign.pk,
             team_id=team_id if n % 3 else None,
         ).order
-        record_payment(
-            PaymentReport(
-                notification_id=f"EV-DEMO-{order.number}",
-                out_trade_no=order.number,
-                transaction_id=f"4200{order.number}",
-                amount_fen=order.total_fen,
-                mchid=DEMO_MCHID,
-                appid=DEMO_APPID,
-                succeeded_at=now,
-            ),
-            expected_mchid=DEMO_MCHID,
-            expected_appid=DEMO_APPID,
-        )
+        _demo_payment(order)
         team_id = GroupBuySeat.objects.get(order=order).team_id
 
 

@@ -18,9 +18,7 @@ that asked for it.
 
 from __future__ import annotations
 
-import logging
 import secrets
-import time
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -31,6 +29,7 @@ from shequn.core import timeutil
 from shequn.core.audit import record_audit
 from shequn.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
 from shequn.core.faults import crash_point
+from shequn.core.sweeps import drain
 from shequn.core.validation import MAX_PRICE_FEN, clean_count, clean_fen, clean_text
 from shequn.groups.models import CustomerGroup, GroupStatus
 from shequn.members.models import Member
@@ -53,8 +52,6 @@ from .models import (
     TopicMention,
 )
 from .queries import access_topic
-
-logger = logging.getLogger(__name__)
 
 MIN_OPEN = timedelta(hours=1)  # a deadline closer than this leaves nobody time to pre-order
 MAX_OPEN = timedelta(days=90)
@@ -328,29 +325,18 @@ def sweep_proposals(*, now: datetime | None = None, batch: int = 500, pause_s: f
         .values_list("pk", flat=True)[:batch]
     ):
         acted += _decide(proposal_id, now)
-    broken: set[int] = set()
-    while True:
-        owed = list(
+    return acted + drain(
+        lambda skip, size: list(
             PreOrder.objects.filter(status=PreOrderStatus.REFUND_DUE)
-            .exclude(pk__in=broken)
+            .exclude(pk__in=skip)
             .order_by("id")
-            .values_list("pk", "order_id")[:batch]
-        )
-        refunded = 0
-        for preorder_id, order_id in owed:
-            try:
-                if _refund_deposit(preorder_id, order_id):
-                    refunded += 1
-                else:
-                    broken.add(preorder_id)
-            except Exception:  # one broken pre-order must not block every later one
-                logger.exception("could not refund pre-order %s", preorder_id)
-                broken.add(preorder_id)
-            if pause_s:
-                time.sleep(pause_s)
-        acted += refunded
-        if len(owed) < batch or not refunded:
-            return acted
+            .values_list("pk", "order_id")[:size]
+        ),
+        _refund_deposit,
+        what="refund pre-order",
+        batch=batch,
+        pause_s=pause_s,
+    )
 
 
 def _production_number(now: datetime) -> str:

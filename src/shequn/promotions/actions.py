@@ -15,6 +15,7 @@ from shequn.core import timeutil
 from shequn.core.audit import record_audit
 from shequn.core.errors import InvalidInput, NotFound, RuleViolation
 from shequn.core.faults import crash_point
+from shequn.core.sweeps import drain
 from shequn.core.validation import MAX_PRICE_FEN, clean_count, clean_fen, clean_text
 from shequn.members.models import Member
 from shequn.orders.actions import refund_whole_order
@@ -300,29 +301,18 @@ def sweep_group_buy_teams(
         acted += decided
         if len(due) < batch or not decided:
             break
-    broken: set[int] = set()
-    while True:
-        owed = list(
+    return acted + drain(
+        lambda skip, size: list(
             GroupBuySeat.objects.filter(status=SeatStatus.REFUND_DUE)
-            .exclude(pk__in=broken)
+            .exclude(pk__in=skip)
             .order_by("id")
-            .values_list("pk", "order_id")[:batch]
-        )
-        refunded = 0
-        for seat_id, order_id in owed:
-            try:
-                if _refund_seat(seat_id, order_id):
-                    refunded += 1
-                else:
-                    broken.add(seat_id)
-            except Exception:  # one broken seat must not block every later one
-                logger.exception("could not refund group-buy seat %s", seat_id)
-                broken.add(seat_id)
-            if pause_s:
-                time.sleep(pause_s)
-        acted += refunded
-        if len(owed) < batch or not refunded:
-            return acted
+            .values_list("pk", "order_id")[:size]
+        ),
+        _refund_seat,
+        what="refund group-buy seat",
+        batch=batch,
+        pause_s=pause_s,
+    )
 
 
 def _decide_team(team_id: int, now: datetime) -> int:
