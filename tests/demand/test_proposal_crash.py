@@ -4,9 +4,7 @@ a missed proposal refunds every deposit exactly once, a reached one makes one pr
 
 from __future__ import annotations
 
-import os
 import signal
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -26,7 +24,7 @@ from shequn.demand.proposals import sweep_proposals
 from shequn.orders.models import Refund
 from tests.conftest import build_chain
 from tests.demand.test_proposals import join, make_c2b, paid, published
-from tests.orders.test_sweeper_crash import sweeper
+from tests.orders.test_sweeper_crash import kill_sweeper_once, sweeper
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
 
@@ -55,14 +53,7 @@ def test_kill_9_mid_sweep_then_restart_refunds_every_deposit_exactly_once() -> N
     payers = 40
     due_proposal(payers, min_units=1000)
 
-    process = sweeper("--pause-ms", "40")
-    deadline = time.monotonic() + 60
-    while Refund.objects.count() < 8 and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait(timeout=10)
-    killed_at = Refund.objects.count()
-    assert process.returncode == -signal.SIGKILL
+    killed_at = kill_sweeper_once(Refund.objects.count, at_least=8)
     assert 8 <= killed_at < payers, f"the kill must land mid-run ({killed_at} refunds)"
     assert Proposal.objects.get().status == ProposalStatus.FAILED  # decided before the kill
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -50,6 +51,19 @@ def sweeper(*extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[
     )
 
 
+def kill_sweeper_once(done: Callable[[], int], at_least: int) -> int:
+    """Start `shequn sweep` going slowly, SIGKILL it once ``done()`` reaches ``at_least``, and
+    return ``done()`` after the kill (what the killed run committed)."""
+    process = sweeper("--pause-ms", "40")
+    deadline = time.monotonic() + 60
+    while done() < at_least and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+    assert process.returncode == -signal.SIGKILL
+    return done()
+
+
 def closed() -> int:
     return Order.objects.filter(status=OrderStatus.CLOSED).count()
 
@@ -59,14 +73,7 @@ def test_kill_9_mid_sweep_then_restart_releases_exactly_once() -> None:
     sku = make_sku(chain, stock={chain.store_a: 1000})
     due_orders(chain, sku, count=ORDERS, quantity=3)
 
-    process = sweeper("--pause-ms", "40")
-    deadline = time.monotonic() + 60
-    while closed() < 10 and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait(timeout=10)
-    killed_at = closed()
-    assert process.returncode == -signal.SIGKILL
+    killed_at = kill_sweeper_once(closed, at_least=10)
     assert 10 <= killed_at < ORDERS, f"the kill must land mid-run (closed {killed_at})"
 
     restarted = sweeper()

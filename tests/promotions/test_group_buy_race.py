@@ -8,9 +8,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -25,7 +23,7 @@ from shequn.promotions.actions import sweep_group_buy_teams
 from shequn.promotions.models import GroupBuySeat, GroupBuyTeam, SeatStatus, TeamStatus
 from tests.conftest import build_chain, make_sku
 from tests.orders.test_pickup import pay
-from tests.orders.test_sweeper_crash import sweeper
+from tests.orders.test_sweeper_crash import kill_sweeper_once, sweeper
 from tests.promotions.test_group_buy import campaign_for, order_in, paid_in, seat_of
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
@@ -111,14 +109,7 @@ def test_two_sweepers_at_once_open_each_refund_once() -> None:
 def test_kill_9_mid_sweep_then_restart_refunds_every_payer_exactly_once() -> None:
     seats = failed_teams(teams=20, payers_per_team=2)
 
-    process = sweeper("--pause-ms", "40")
-    deadline = time.monotonic() + 60
-    while Refund.objects.count() < 8 and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait(timeout=10)
-    killed_at = Refund.objects.count()
-    assert process.returncode == -signal.SIGKILL
+    killed_at = kill_sweeper_once(Refund.objects.count, at_least=8)
     assert 8 <= killed_at < seats, f"the kill must land mid-run ({killed_at} refunds)"
 
     restarted = sweeper()

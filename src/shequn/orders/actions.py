@@ -434,7 +434,11 @@ def place_preorder_order(
     record) and rolls the order back by raising. The same key returns the same order."""
     if not IDEMPOTENCY_KEY.match(idempotency_key or ""):
         raise InvalidInput("请求编号须为 1-64 个可见 ASCII 字符", code="invalid_idempotency_key")
-    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 999:
+    if (
+        isinstance(quantity, bool)
+        or not isinstance(quantity, int)
+        or not 1 <= quantity <= MAX_QUANTITY
+    ):
         raise InvalidInput(f"数量须为 1 到 {MAX_QUANTITY} 的整数", code="invalid_quantity")
     if sharer is not None and (sharer.chain_id != member.chain_id or sharer.pk == member.pk):
         sharer = None
