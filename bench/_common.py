@@ -14,6 +14,30 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+
+
+def postgres_answers(bench: str, skipping: str) -> bool:
+    """Whether a PostgreSQL server listens on loopback; if not, say what is skipped."""
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
+    except OSError:
+        log(f"{bench}: nothing answers on 127.0.0.1:5432, {skipping}")
+        return False
+    return True
+
+
+def recreate_database(name: str) -> str:
+    """Drop and create the throwaway database ``name``; returns its URL."""
+    import psycopg
+
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {name}")
+    return f"{PG_SERVER}/{name}"
+
 
 def phone(n: int) -> str:
     return f"+86138{n:08d}"

@@ -20,20 +20,18 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from _common import bench_chain, log
+from _common import bench_chain, log, postgres_answers, recreate_database
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # one core: set before anything loads numpy
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 PG_DB = "shequn_bench_demand"
 PUBLIC = ROOT.parent / "shared" / "data" / "online_shopping_10_cats.csv"
 CLASSIFY_MESSAGES = 20_000
@@ -129,17 +127,9 @@ def archive_file(path: Path) -> None:
 
 
 def ingest_speed() -> tuple[float | None, bool]:
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
-    except OSError:
-        log("[demand] nothing answers on 127.0.0.1:5432: no ingest number")
+    if not postgres_answers("demand", "no ingest number"):
         return None, True
-    import psycopg
-
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {PG_DB}")
-    os.environ["DATABASE_URL"] = f"{PG_SERVER}/{PG_DB}"
+    os.environ["DATABASE_URL"] = recreate_database(PG_DB)
     import django
     from django.core.management import call_command
 

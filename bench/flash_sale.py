@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from _common import Run, log, phone, run_threads
+from _common import PG_SERVER, Run, log, phone, postgres_answers, recreate_database, run_threads
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 PG_DB = "shequn_bench_flash"
 UNITS = 20_000
 ATTEMPTS = 40_000
@@ -37,14 +35,6 @@ WORKER_COUNTS = (8, 64)
 SQLITE_PATH = ROOT / "var" / "bench" / "flash_sale.sqlite3"
 SQLITE_UNITS, SQLITE_ATTEMPTS, SQLITE_WORKERS = 2_000, 4_000, 8
 PASSWORD = "Bench-pass-2026!"  # noqa: S105 - throwaway staff in a throwaway database
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {PG_DB}")
 
 
 def build_sale(workers: int) -> dict[str, Any]:
@@ -309,13 +299,9 @@ def main() -> int:
     if sys.argv[1:2] == ["--sqlite"]:
         return run_sqlite_leg()
     status = spawn_sqlite_leg()
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
-    except OSError:
-        log("flash_sale: nothing answers on 127.0.0.1:5432, skipping the PostgreSQL legs")
+    if not postgres_answers("flash_sale", "skipping the PostgreSQL legs"):
         return status
-    recreate_database()
-    os.environ["DATABASE_URL"] = f"{PG_SERVER}/{PG_DB}"
+    os.environ["DATABASE_URL"] = recreate_database(PG_DB)
     os.environ["DJANGO_SETTINGS_MODULE"] = "shequn.settings.dev"
     os.environ["DEBUG"] = "0"
     os.chdir(ROOT)

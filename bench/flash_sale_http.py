@@ -20,11 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import log
+from _common import log, postgres_answers, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 PG_DB = "shequn_bench_flash_http"
 UNITS = 5_000
 ATTEMPTS = 10_000
@@ -78,19 +77,11 @@ def load(job_path: str, leg: str) -> dict[str, Any]:
 
 
 def main() -> int:
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
-    except OSError:
-        log("flash_sale_http: nothing answers on 127.0.0.1:5432, skipping (PostgreSQL only)")
+    if not postgres_answers("flash_sale_http", "skipping (PostgreSQL only)"):
         return 0
-    import psycopg
-
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {PG_DB}")
     env = dict(
         os.environ,
-        DATABASE_URL=f"{PG_SERVER}/{PG_DB}",
+        DATABASE_URL=recreate_database(PG_DB),
         DJANGO_SETTINGS_MODULE="shequn.settings.dev",
         DEBUG="0",
         PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),

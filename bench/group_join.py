@@ -14,18 +14,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from _common import Run, log, phone, run_threads
+from _common import PG_SERVER, Run, log, phone, postgres_answers, recreate_database, run_threads
 
 ROOT = Path(__file__).resolve().parent.parent
 SQLITE_PATH = ROOT / "var" / "bench" / "group_join.sqlite3"
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 PG_DB = "shequn_bench"
 WORKERS = 8
 ATTEMPTS = 2000
@@ -225,17 +223,9 @@ def main() -> int:
     for suffix in ("", "-wal", "-shm"):
         SQLITE_PATH.with_name(SQLITE_PATH.name + suffix).unlink(missing_ok=True)
     status = spawn_leg("sqlite", f"sqlite:///{SQLITE_PATH}")
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
-    except OSError:
-        log("group_join: nothing answers on 127.0.0.1:5432, skipping the PostgreSQL leg")
+    if not postgres_answers("group_join", "skipping the PostgreSQL leg"):
         return status
-    import psycopg
-
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {PG_DB}")
-    return spawn_leg("postgresql", f"{PG_SERVER}/{PG_DB}") or status
+    return spawn_leg("postgresql", recreate_database(PG_DB)) or status
 
 
 if __name__ == "__main__":

@@ -23,20 +23,27 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from _common import Run, bench_chain, log, phone, run_threads
+from _common import (
+    PG_SERVER,
+    Run,
+    bench_chain,
+    log,
+    phone,
+    postgres_answers,
+    recreate_database,
+    run_threads,
+)
 
 if TYPE_CHECKING:
     from shequn.members.models import Member
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 PG_DB = "shequn_bench_orders"
 WORKERS = 8
 ATTEMPTS = 4000
@@ -279,22 +286,10 @@ def run_reference(world: World) -> tuple[Run, int]:
 
 
 # --- the run ---------------------------------------------------------------------------------------
-def recreate_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {PG_DB}")
-
-
 def main() -> int:
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
-    except OSError:
-        log("orders: nothing answers on 127.0.0.1:5432, skipping (PostgreSQL only)")
+    if not postgres_answers("orders", "skipping (PostgreSQL only)"):
         return 0
-    recreate_database()
-    os.environ["DATABASE_URL"] = f"{PG_SERVER}/{PG_DB}"
+    os.environ["DATABASE_URL"] = recreate_database(PG_DB)
     os.environ["DJANGO_SETTINGS_MODULE"] = "shequn.settings.dev"
     os.environ["DEBUG"] = "0"  # the dev settings default to DEBUG, which logs every query
     os.chdir(ROOT)  # the settings put var/ under the working directory

@@ -28,17 +28,23 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import bench_chain, bench_staff, log, phone
+from _common import (
+    PG_SERVER,
+    bench_chain,
+    bench_staff,
+    log,
+    phone,
+    postgres_answers,
+    recreate_database,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 PG_DB = "shequn_bench_settlement"
 ORDERS = int(os.environ.get("BENCH_SETTLEMENT_ORDERS", "200000"))
 PRODUCTS = 20
@@ -313,22 +319,10 @@ def ledger_balanced() -> bool:
     return unbalanced == 0 and drifted == 0
 
 
-def recreate_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {PG_DB}")
-
-
 def main() -> int:
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
-    except OSError:
-        log("settlement: nothing answers on 127.0.0.1:5432, skipping (PostgreSQL only)")
+    if not postgres_answers("settlement", "skipping (PostgreSQL only)"):
         return 0
-    recreate_database()
-    os.environ["DATABASE_URL"] = f"{PG_SERVER}/{PG_DB}"
+    os.environ["DATABASE_URL"] = recreate_database(PG_DB)
     os.environ["DJANGO_SETTINGS_MODULE"] = "shequn.settings.dev"
     os.environ["DEBUG"] = "0"
     os.chdir(ROOT)
