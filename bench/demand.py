@@ -169,12 +169,12 @@ def ingest_speed() -> tuple[float | None, bool]:
         archive_file(path)
         log(f"[demand] {INGEST_MESSAGES} archive records, {path.stat().st_size >> 20} MiB")
         started = time.perf_counter()
-        with path.open(encoding="utf-8") as stream:
+        with path.open("rb") as stream:  # as `shequn messages import` reads it
             report = import_messages(hq, read_jsonl(stream))
         seconds = time.perf_counter() - started
         assert report.imported == INGEST_MESSAGES, report
         started = time.perf_counter()
-        with path.open(encoding="utf-8") as stream:
+        with path.open("rb") as stream:
             again = import_messages(hq, read_jsonl(stream))
         log(
             f"[demand] ingest {seconds:.2f} s; again {time.perf_counter() - started:.2f} s,"

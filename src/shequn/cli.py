@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import io
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -281,10 +280,9 @@ def cmd_messages_import(args: argparse.Namespace) -> int:
     size = path.stat().st_size
     progress, update = _progress_printer()
     with progress, path.open("rb") as raw:
-        stream = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         report = run_import(
             chain,
-            open_records(path.name, stream),
+            open_records(path.name, raw),
             batch=args.batch,
             progress=lambda _: update("导入消息(字节)", min(raw.tell(), size), size),
         )

@@ -528,7 +528,7 @@ def _seed_group_chat(rng: random.Random, chain: OrgNode, groups: list[CustomerGr
 
     from shequn.core import timeutil
     from shequn.demand.actions import classify_pending
-    from shequn.demand.ingest import store_rows
+    from shequn.demand.ingest import MessageRow, epoch_us, store_rows
 
     now = timeutil.now()
     rows = []
@@ -546,7 +546,9 @@ def _seed_group_chat(rng: random.Random, chain: OrgNode, groups: list[CustomerGr
                 key = f"demo-{group.pk}-{n}-{repeat}"
                 who = rng.choice(speakers)
                 rows.append(
-                    (chain.pk, group.pk, "wecom", key, who, None, "", at, "text", text, now)
+                    MessageRow(
+                        chain.pk, group.pk, "wecom", key, who, None, "", epoch_us(at), "text", text
+                    )
                 )
     store_rows(rows)
     classify_pending()

@@ -11,11 +11,26 @@ import random
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.pipeline import make_pipeline
+from sklearn.svm import LinearSVC
 
 from shequn.demand import training
-from shequn.demand.classifier import LABELS, add_terms, classify, rule_label, shipped_model, words
+from shequn.demand.classifier import (
+    LABELS,
+    Model,
+    _compiled,
+    add_terms,
+    classify,
+    predict,
+    rule_label,
+    shipped_model,
+    words,
+)
 
 PUBLIC_REVIEWS = Path(
     os.environ.get(
@@ -64,6 +79,51 @@ def test_the_shipped_model_is_what_the_training_code_makes_and_it_is_good() -> N
     ], (
         "model/demand.joblib is stale: run `shequn demand train --out src/shequn/demand/model/demand.joblib`"
     )
+
+
+ODD_TEXTS = [
+    "",
+    "   ",
+    "好好好好好好",  # the same n-grams many times over
+    "AbC 大写  和   空白\n换行\t制表",
+    "🍓🍓 草莓 😡",
+    "𠮷野家 ｆｕｌｌｗｉｄｔｈ ①②",
+    "鸡蛋很新鲜，下次还买",
+]
+
+
+def test_batch_features_are_scikit_learns_own() -> None:
+    """The classifier counts a batch's features itself; the matrix and margins must be what
+    the fitted pipeline's ``transform`` and ``decision_function`` give."""
+    model = shipped_model()
+    texts = [e.text for e in training.load_corpus()][:600] + ODD_TEXTS
+    for compiled, pipeline in zip(_compiled(model), (model.six, model.polarity), strict=True):
+        assert compiled.parts, "the shipped pipelines are compiled, not run through the fallback"
+        ours = compiled.decision_function(texts)
+        assert np.allclose(ours, pipeline.decision_function(texts), rtol=0, atol=1e-9)
+        union = pipeline.steps[0][1]
+        for part, (_, vectorizer) in zip(compiled.parts, union.transformer_list, strict=True):
+            expected = vectorizer.transform(texts)
+            got = part.transform([part.analyze(text) for text in texts])
+            assert got.shape == expected.shape
+            assert abs(got - expected).max() < 1e-12
+            assert (got != 0).sum() == (expected != 0).sum()
+
+
+def test_any_other_pipeline_shape_runs_through_scikit_learn() -> None:
+    corpus = training.load_corpus()[::4]
+    polar = [e for e in corpus if e.label in ("complaint", "praise")]
+
+    def plain(rows: list[training.Example]) -> Any:
+        pipeline = make_pipeline(TfidfVectorizer(analyzer="char"), LinearSVC(random_state=0))
+        return pipeline.fit([e.text for e in rows], [e.label for e in rows])
+
+    model = Model(six=plain(corpus), polarity=plain(polar))
+    texts = [e.text for e in corpus[:80]] + ODD_TEXTS
+    for compiled, pipeline in zip(_compiled(model), (model.six, model.polarity), strict=True):
+        assert not compiled.parts
+        assert np.array_equal(compiled.decision_function(texts), pipeline.decision_function(texts))
+    assert {r.label for r in predict(model, texts)} <= set(LABELS)
 
 
 def test_catalog_terms_join_the_dictionary() -> None:

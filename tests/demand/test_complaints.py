@@ -11,7 +11,7 @@ import pytest
 
 from shequn.core import timeutil
 from shequn.demand.complaints import sla_by_store
-from shequn.demand.ingest import store_rows
+from shequn.demand.ingest import MessageRow, epoch_us, store_rows
 from shequn.demand.models import Complaint, Message
 from shequn.sweeper import run_due_sweeps
 from tests.conftest import Chain, client_for, make_group
@@ -25,7 +25,7 @@ def say(chain: Chain, group: Any, key: str, text: str, at: datetime, *, by: Any)
     is_staff = hasattr(by, "user_id")
     store_rows(
         [
-            (
+            MessageRow(
                 chain.hq.pk,
                 group.pk,
                 "wecom",
@@ -33,10 +33,9 @@ def say(chain: Chain, group: Any, key: str, text: str, at: datetime, *, by: Any)
                 None if is_staff else by.pk,
                 by.user_id if is_staff else None,
                 "",
-                at,
+                epoch_us(at),
                 "text",
                 text,
-                timeutil.now(),
             )
         ]
     )

@@ -5,16 +5,20 @@ skipped, the rest stored whole; then the classify sweep labels members' messages
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import IntegrityError, connection
 
 from shequn.demand.actions import classify_pending
-from shequn.demand.ingest import import_messages, read_csv, read_jsonl
+from shequn.demand.ingest import BadRecord, import_messages, read_csv, read_jsonl
 from shequn.demand.models import Message, MessageType
 from shequn.groups.models import CustomerGroup
 from shequn.members.models import ChannelIdentity, IdentityChannel
@@ -167,3 +171,84 @@ def test_records_no_database_can_hold_are_named_not_fatal() -> None:
     ]
     read = list(read_jsonl(io.StringIO("\n".join(lines))))
     assert [type(r).__name__ for r in read] == ["BadRecord"] * 5 + ["Incoming"]
+
+
+def archive_lines(keys: list[str], room: str = ROOM, content: str = "想要小包装") -> list[str]:
+    return [
+        json.dumps(
+            {
+                "msgid": key,
+                "action": "send",
+                "from": MEMBER_ID,
+                "roomid": room,
+                "msgtime": 1_764_000_000_000 + n,
+                "msgtype": "text",
+                "text": {"content": content if key != "boom" else "boom"},
+            },
+            ensure_ascii=False,
+        )
+        for n, key in enumerate(keys)
+    ]
+
+
+def test_bytes_lines_bom_and_text_that_is_not_utf8() -> None:
+    """The importer reads bytes (as `shequn messages import` does): a byte-order mark on the
+    first line is no error, and a line that is not UTF-8 is one bad line, not the end."""
+    good = archive_lines(["a", "b"])
+    data = b"\xef\xbb\xbf" + good[0].encode() + b"\n" + b'{"msgid": "\xff"}\n' + good[1].encode()
+    read = list(read_jsonl(io.BytesIO(data)))
+    assert [type(r).__name__ for r in read] == ["Incoming", "BadRecord", "Incoming"]
+    assert read[1] == BadRecord(2, "不是 UTF-8 编码的文本")
+    text = list(read_jsonl(io.StringIO("\ufeff" + "\n".join(good))))  # a text stream reads alike
+    assert text == [read[0], read[2]._replace(line=2)]
+    assert read[0].sent_at == datetime(2025, 11, 24, 16, 0, tzinfo=UTC)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_storing_threads_store_each_message_once_and_report_in_line_order() -> None:
+    """Outside a transaction on PostgreSQL, batches are stored by two threads while the next is
+    read (on SQLite, one after the other). Batches holding the same messages in opposite orders, stored side by side, neither
+    deadlock nor store a message twice; unknown groups are reported in line order."""
+    chain = build_chain()
+    wecom_world(chain)
+    forward = [f"k{n:04d}" for n in range(400)]
+    lines = (
+        archive_lines(forward)
+        + archive_lines(forward[::-1])  # the same 400 messages again, last first
+        + archive_lines(["x1", "x2"], room="wrNotOurs")
+        + archive_lines(forward[:100])
+    )
+    report = import_messages(chain.hq, read_jsonl(io.StringIO("\n".join(lines))), batch=50)
+    assert (report.read, report.imported, report.duplicates) == (902, 400, 500)
+    assert [b.line for b in report.bad] == [801, 802]
+    assert Message.objects.count() == 400
+    assert not connection.in_atomic_block
+    again = import_messages(chain.hq, read_jsonl(io.StringIO("\n".join(lines))), batch=50)
+    assert (again.imported, again.duplicates) == (0, 900)
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="storing threads: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_the_database_refuses_stops_the_import_and_reaches_the_caller() -> None:
+    """A database error in a storing thread is raised to the caller; the batches before it stay
+    stored, the refused batch is stored not at all, nothing after it is attempted."""
+    chain = build_chain()
+    wecom_world(chain)
+    keys = [f"k{n:04d}" for n in range(300)]
+    keys[120] = "boom"  # in the third batch of 50
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "ALTER TABLE demand_message ADD CONSTRAINT test_refuses_boom CHECK (content <> 'boom')"
+        )
+    try:
+        with pytest.raises(IntegrityError, match="test_refuses_boom"):
+            import_messages(
+                chain.hq, read_jsonl(io.StringIO("\n".join(archive_lines(keys)))), batch=50
+            )
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE demand_message DROP CONSTRAINT test_refuses_boom")
+    stored = set(Message.objects.values_list("platform_msg_id", flat=True))
+    assert "boom" not in stored
+    assert not stored & set(keys[100:150])  # the refused batch: none of it
+    assert set(keys[:100]) <= stored  # the two before it: all of it

@@ -14,7 +14,7 @@ from django.test import Client
 from shequn.core import timeutil
 from shequn.core.models import AuditEvent
 from shequn.demand.actions import classify_pending
-from shequn.demand.ingest import store_rows
+from shequn.demand.ingest import MessageRow, epoch_us, store_rows
 from shequn.demand.models import CaseStatus, Message, ModerationCase
 from shequn.groups import actions as groups
 from shequn.groups.models import GroupMembership, ModerationPolicy
@@ -28,7 +28,7 @@ def post(
 ) -> None:
     store_rows(
         [
-            (
+            MessageRow(
                 chain.hq.pk,
                 group.pk,
                 "wecom",
@@ -36,10 +36,9 @@ def post(
                 member.pk if member else None,
                 staff.user_id if staff else None,
                 "",
-                timeutil.now(),
+                epoch_us(timeutil.now()),
                 "text",
                 text,
-                timeutil.now(),
             )
         ]
     )

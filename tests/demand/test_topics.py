@@ -13,7 +13,7 @@ from shequn.catalog import actions as catalog
 from shequn.catalog.models import Product
 from shequn.core import timeutil
 from shequn.demand.actions import classify_pending
-from shequn.demand.ingest import store_rows
+from shequn.demand.ingest import MessageRow, epoch_us, store_rows
 from shequn.demand.models import Topic, TopicMention
 from shequn.demand.queries import visible_topics
 from shequn.demand.topics import board, merge_topics, rename_topic
@@ -46,8 +46,10 @@ def shop(chain: Chain) -> dict[str, Any]:
 
 
 def say(chain: Chain, group: Any, key: str, who: Any, text: str) -> None:
-    now = timeutil.now()
-    store_rows([(chain.hq.pk, group.pk, "wecom", key, who.pk, None, "", now, "text", text, now)])
+    now = epoch_us(timeutil.now())
+    store_rows(
+        [MessageRow(chain.hq.pk, group.pk, "wecom", key, who.pk, None, "", now, "text", text)]
+    )
 
 
 def test_needs_gather_by_product_and_aspect_counting_members_once(

@@ -19,20 +19,28 @@ with the package (``model/demand.joblib``, built by ``training.py`` from ``data/
   examples than the six-way model has of each).
 
 The score is a softmax of the SVM margins: a ranking of confidence, not a probability.
+
+Training is plain scikit-learn. Predicting uses the same fitted vectorizers (their analyzers,
+vocabularies and IDF weights) but counts a whole batch's features at once (``_BatchTfidf``):
+scikit-learn's ``transform`` looks each feature up in a Python loop, which was over half the
+classifier's time; ``tests/demand/test_classifier.py`` checks that both give the same matrix.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
 import jieba_fast as jieba  # jieba with its DAG and route in C: same dictionary, same API
 import numpy as np
+import scipy.sparse as sp
 
 LABELS = ("need", "complaint", "praise", "question", "ad", "chitchat")
 MODEL_DIR = Path(__file__).resolve().parent / "model"
@@ -95,30 +103,10 @@ def add_terms(terms: Iterable[str]) -> None:
                 _taught.add(term)
 
 
-_segmented = threading.local()  # one batch's segmentation, shared by both models
-
-
 def words(text: str) -> list[str]:
     """jieba words and adjacent word pairs (the model's second feature family)."""
-    ready: dict[str, list[str]] | None = getattr(_segmented, "batch", None)
-    if ready is not None and text in ready:
-        return ready[text]
     found = [w for w in _tokenizer().lcut(text, HMM=False) if not w.isspace()]
     return found + [f"{a}_{b}" for a, b in zip(found, found[1:], strict=False)]
-
-
-class _SegmentOnce:
-    """Within a ``predict`` call each distinct text is segmented once, not once per model."""
-
-    def __init__(self, texts: Sequence[str]) -> None:
-        self.texts = texts
-
-    def __enter__(self) -> None:
-        _segmented.batch = None
-        _segmented.batch = {text: words(text) for text in set(self.texts)}
-
-    def __exit__(self, *_: object) -> None:
-        _segmented.batch = None
 
 
 # --- the model --------------------------------------------------------------------------------
@@ -129,13 +117,115 @@ class Labelled:
     by_rule: bool = False
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: its compiled form is cached per loaded model
 class Model:
     """The trained pair (what ``training.train`` returns and ``MODEL_PATH`` holds)."""
 
     six: Any  # a fitted sklearn Pipeline over LABELS
     polarity: Any  # a fitted sklearn Pipeline over POLAR
     trained_on: str = ""  # what it was trained from, for the record
+
+
+class _BatchTfidf:
+    """A fitted ``TfidfVectorizer``'s ``transform``, with the counting done for the whole batch
+    in C (``map`` over ``dict.get``, then one sparse matrix) instead of scikit-learn's per-feature
+    Python loop. Same analyzer, vocabulary, IDF, sublinear TF and norm: the same matrix."""
+
+    # the settings that decide what the analyzer returns: equal keys, equal features
+    _ANALYSIS = (
+        "input", "encoding", "decode_error", "strip_accents", "lowercase", "preprocessor",
+        "tokenizer", "stop_words", "token_pattern", "ngram_range", "analyzer",
+    )  # fmt: skip
+
+    def __init__(self, vectorizer: Any) -> None:
+        self.analyze: Callable[[str], list[str]] = vectorizer.build_analyzer()
+        self.analysis = tuple(repr(getattr(vectorizer, name)) for name in self._ANALYSIS)
+        self.vocabulary: dict[str, int] = vectorizer.vocabulary_
+        self.idf: np.ndarray = vectorizer.idf_
+        self.sublinear: bool = vectorizer.sublinear_tf
+        self.norm: str | None = vectorizer.norm
+        self.binary: bool = vectorizer.binary
+
+    def transform(self, docs: Sequence[list[str]]) -> sp.csr_matrix:
+        """``docs``: each text's features as ``analyze`` returned them."""
+        from sklearn.preprocessing import normalize
+
+        flat = list(chain.from_iterable(docs))
+        columns = np.fromiter(
+            map(self.vocabulary.get, flat, repeat(-1)), dtype=np.int64, count=len(flat)
+        )
+        rows = np.repeat(
+            np.arange(len(docs)), np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
+        )
+        known = columns >= 0
+        counts = sp.csr_matrix(
+            (np.ones(int(known.sum())), (rows[known], columns[known])),
+            shape=(len(docs), len(self.idf)),
+        )
+        counts.sum_duplicates()  # repeated features of a message add up, as in CountVectorizer
+        if self.binary:
+            counts.data[:] = 1.0
+        if self.sublinear:
+            np.log(counts.data, counts.data)
+            counts.data += 1.0
+        counts.data *= self.idf[counts.indices]
+        return normalize(counts, norm=self.norm, copy=False) if self.norm else counts
+
+
+Analysed = list[list[list[str]]]  # per feature family, per text: its features
+
+
+class _Compiled:
+    """A fitted ``Pipeline([("features", FeatureUnion of TfidfVectorizers), ("svm", …)])``
+    with its features computed by ``_BatchTfidf``; any other shape falls back to the pipeline."""
+
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+        self.classes_ = pipeline.classes_
+        self.parts: list[_BatchTfidf] = []
+        features, self.svm = pipeline.steps[0][1], pipeline.steps[-1][1]
+        transformers = getattr(features, "transformer_list", None)
+        if (
+            len(pipeline.steps) == 2
+            and transformers
+            and not getattr(features, "transformer_weights", None)
+            and all(hasattr(part, "idf_") for _, part in transformers)
+        ):
+            self.parts = [_BatchTfidf(part) for _, part in transformers]
+
+    @property
+    def analysis(self) -> tuple[tuple[str, ...], ...]:
+        return tuple(part.analysis for part in self.parts)
+
+    def analyse(self, texts: Sequence[str]) -> Analysed:
+        return [[part.analyze(text) for text in texts] for part in self.parts]
+
+    def decision_function(
+        self, texts: Sequence[str], analysed: Analysed | None = None
+    ) -> np.ndarray:
+        """SVM margins; ``analysed`` (this model's ``analyse`` of ``texts``, or another model's
+        with the same ``analysis``) saves analysing the texts again."""
+        if not self.parts:
+            return np.asarray(self.pipeline.decision_function(list(texts)))
+        if analysed is None:
+            analysed = self.analyse(texts)
+        features = sp.hstack(
+            [part.transform(docs) for part, docs in zip(self.parts, analysed, strict=True)],
+            format="csr",
+        )
+        return np.asarray(self.svm.decision_function(features))
+
+
+_compiled_models: weakref.WeakKeyDictionary[Model, tuple[_Compiled, _Compiled]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _compiled(model: Model) -> tuple[_Compiled, _Compiled]:
+    pair = _compiled_models.get(model)
+    if pair is None:
+        pair = _compiled_models[model] = (_Compiled(model.six), _Compiled(model.polarity))
+    return pair
 
 
 def _softmax_top(margins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -151,22 +241,24 @@ def predict(model: Model, texts: Sequence[str]) -> list[Labelled]:
     rest = [i for i, text in enumerate(texts) if rule_label(text) is None]
     if rest:
         batch = [texts[i] for i in rest]
-        with _SegmentOnce(batch):
-            for i, labelled in zip(rest, _model_labels(model, batch), strict=True):
-                out[i] = labelled
+        for i, labelled in zip(rest, _model_labels(model, batch), strict=True):
+            out[i] = labelled
     return out
 
 
 def _model_labels(model: Model, batch: list[str]) -> list[Labelled]:
-    margins = np.asarray(model.six.decision_function(batch))
-    best, scores = _softmax_top(margins)
-    classes = list(model.six.classes_)
+    six, polarity = _compiled(model)
+    analysed = six.analyse(batch)
+    best, scores = _softmax_top(six.decision_function(batch, analysed))
+    classes = list(six.classes_)
     labels = [str(classes[b]) for b in best]
     polar_rows = [k for k, label in enumerate(labels) if label in POLAR]
     if polar_rows:
-        for k, label in zip(
-            polar_rows, polarity_of(model, [batch[k] for k in polar_rows]), strict=True
-        ):
+        shared = None  # both models analyse text alike (they do as trained): analyse it once
+        if six.parts and six.analysis == polarity.analysis:
+            shared = [[docs[k] for k in polar_rows] for docs in analysed]
+        margins = polarity.decision_function([batch[k] for k in polar_rows], shared)
+        for k, label in zip(polar_rows, _polar_labels(polarity, margins), strict=True):
             labels[k] = label
     return [
         Labelled(label, round(float(score), 4)) for label, score in zip(labels, scores, strict=True)
@@ -175,9 +267,13 @@ def _model_labels(model: Model, batch: list[str]) -> list[Labelled]:
 
 def polarity_of(model: Model, texts: Sequence[str]) -> list[str]:
     """Complaint or praise only (the check on public product reviews)."""
-    margin = np.asarray(model.polarity.decision_function(list(texts)))
-    negative, positive = list(model.polarity.classes_)
-    return [str(positive) if m > 0 else str(negative) for m in margin]
+    _, polarity = _compiled(model)
+    return _polar_labels(polarity, polarity.decision_function(texts))
+
+
+def _polar_labels(polarity: _Compiled, margins: np.ndarray) -> list[str]:
+    negative, positive = (str(label) for label in polarity.classes_)
+    return [positive if m > 0 else negative for m in margins]
 
 
 _loaded: Model | None = None

@@ -15,17 +15,28 @@ A record that cannot be read — bad JSON, no id, an unknown group, a time witho
 reported with its line number and skipped; every other record is stored whole or not at all,
 and once: ``(platform, msgid)`` is unique, so importing a file twice adds nothing. Rows go in by
 batches (PostgreSQL: COPY into a staging table, then one ``INSERT … ON CONFLICT DO NOTHING``).
+
+Speed (``bench/demand.py``): reading is Python and storing is mostly PostgreSQL's own work, so
+on PostgreSQL, outside a transaction, a second thread with its own connection stores each batch
+while the caller reads the next (``_StoreBehind``). Times travel as integer microseconds since
+the epoch and become ``timestamptz`` in the INSERT: COPY adapts an int ~4× cheaper than a
+datetime. JSON is parsed by orjson (~2× the standard library).
 """
 
 from __future__ import annotations
 
 import csv
-import json
-from collections.abc import Callable, Iterable, Iterator
+import io
+import queue
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import IO, Any
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import IO, Any, NamedTuple
 
+import orjson
 from django.db import connection, transaction
 
 from shequn.core import timeutil
@@ -47,8 +58,16 @@ WECOM_TYPES = {
 }
 
 
-@dataclass(frozen=True)
-class Incoming:
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+def epoch_us(moment: datetime) -> int:
+    """An aware datetime as integer microseconds since the epoch (exact)."""
+    return (moment - EPOCH) // MICROSECOND
+
+
+class Incoming(NamedTuple):  # a tuple, not a dataclass: built once per record, 200,000 a file
     """One record as read, its group and sender not yet looked up."""
 
     line: int
@@ -57,7 +76,29 @@ class Incoming:
     chat_id: str
     group_id: int | None
     sender: str
-    sent_at: datetime
+    sent_us: int  # microseconds since the epoch
+    msg_type: str
+    content: str
+
+    @property
+    def sent_at(self) -> datetime:
+        return EPOCH + self.sent_us * MICROSECOND
+
+
+Row = tuple[int, int, str, str, int | None, int | None, str, int, str, str]  # as MessageRow
+
+
+class MessageRow(NamedTuple):
+    """One ``Message`` to store (``store_rows``); ``created_at`` is when it is stored."""
+
+    chain_id: int
+    group_id: int
+    platform: str
+    platform_msg_id: str
+    sender_member_id: int | None
+    sender_staff_id: int | None
+    sender_ref: str
+    sent_us: int  # microseconds since the epoch: ``epoch_us(moment)``
     msg_type: str
     content: str
 
@@ -94,6 +135,10 @@ class _NotGroup(ValueError):
 
 # --- reading ------------------------------------------------------------------------------------
 def _text(value: Any, what: str, limit: int = 128) -> str:
+    if type(value) is str:  # the usual case, first: this runs twice per record
+        text = value.strip()
+        if text and len(text) <= limit:
+            return text
     if not isinstance(value, str | int) or not str(value).strip():
         raise _Bad(f"缺少{what}")
     text = str(value).strip()
@@ -102,14 +147,17 @@ def _text(value: Any, what: str, limit: int = 128) -> str:
     return text
 
 
-def _time(value: Any) -> datetime:
+def _time(value: Any) -> int:
+    """Epoch milliseconds or ISO 8601 with an offset → microseconds since the epoch."""
+    if type(value) is int and 946_684_800_000 <= value <= 4_102_444_800_000:  # the usual case
+        return value * 1000
     if isinstance(value, int | float) or (
         isinstance(value, str) and value.isascii() and value.isdecimal()
     ):
         millis = int(value)
         if not 946_684_800_000 <= millis <= 4_102_444_800_000:  # 2000 … 2100
             raise _Bad("时间戳(毫秒)超出范围")
-        return datetime.fromtimestamp(millis / 1000, tz=UTC)
+        return millis * 1000
     if not isinstance(value, str):
         raise _Bad("缺少时间")
     try:
@@ -118,7 +166,7 @@ def _time(value: Any) -> datetime:
         raise _Bad(f"时间格式不对: {value[:40]}") from None
     if moment.tzinfo is None:
         raise _Bad("时间须带时区, 如 2026-11-24T09:30:00+08:00")
-    return moment
+    return epoch_us(moment)
 
 
 def _wecom(line: int, record: dict[str, Any]) -> Incoming:
@@ -141,16 +189,16 @@ def _wecom(line: int, record: dict[str, Any]) -> Incoming:
         content = ""
     if record.get("action") == "recall":
         kind, content = "revoke", ""
-    return Incoming(
-        line=line,
-        platform="wecom",
-        msg_id=msg_id,
-        chat_id=_text(record.get("roomid"), "roomid"),
-        group_id=None,
-        sender=str(record.get("from") or "")[:64],
-        sent_at=_time(record.get("msgtime")),
-        msg_type=WECOM_TYPES.get(kind, MessageType.OTHER),
-        content=content.strip()[:MAX_CONTENT],
+    return Incoming(  # positional: a third cheaper than by keyword, 200,000 times a file
+        line,
+        "wecom",
+        msg_id,
+        _text(record.get("roomid"), "roomid"),
+        None,
+        str(record.get("from") or "")[:64],
+        _time(record.get("msgtime")),
+        WECOM_TYPES.get(kind, MessageType.OTHER),
+        content.strip()[:MAX_CONTENT],
     )
 
 
@@ -178,21 +226,22 @@ def _generic(line: int, record: dict[str, Any], platform: str) -> Incoming:
         chat_id=chat_id[:64],
         group_id=group_id,
         sender=str(record.get("sender") or "").strip()[:64],
-        sent_at=_time(record.get("time")),
+        sent_us=_time(record.get("time")),
         msg_type=kind,
         content=(content or "").strip()[:MAX_CONTENT],
     )
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def _storable(incoming: Incoming) -> Incoming:
     """What a database can hold: PostgreSQL refuses NUL, and a lone surrogate is no UTF-8."""
-    for text in (incoming.msg_id, incoming.chat_id, incoming.sender, incoming.content):
-        if "\x00" in text:
-            raise _Bad("含有不允许的字符 (NUL)")
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise _Bad("含有无法编码的字符") from None
+    found = _UNSTORABLE.search(
+        f"{incoming.msg_id}{incoming.chat_id}{incoming.sender}{incoming.content}"
+    )
+    if found is not None:
+        raise _Bad("含有不允许的字符 (NUL)" if found[0] == "\x00" else "含有无法编码的字符")
     return incoming
 
 
@@ -204,20 +253,34 @@ def generic_record(line: int, record: dict[str, Any], platform: str) -> Incoming
 Record = Incoming | BadRecord | None  # None: a one-to-one chat, skipped
 
 
-def read_jsonl(stream: IO[str], platform: str = "import") -> Iterator[Record]:
-    for number, line in enumerate(stream, start=1):
+def _without_bom(line: str | bytes) -> str | bytes:
+    if isinstance(line, bytes):
+        return line.removeprefix(b"\xef\xbb\xbf")
+    return line.removeprefix("\ufeff")
+
+
+def read_jsonl(stream: IO[str] | IO[bytes], platform: str = "import") -> Iterator[Record]:
+    """Records of a JSON-lines stream, text or (faster, and a line that is not UTF-8 is one bad
+    line rather than the end of the file) bytes."""
+    lines: Iterable[str | bytes] = stream
+    for number, line in enumerate(lines, start=1):
+        if number == 1:
+            line = _without_bom(line)
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = orjson.loads(line)
             if not isinstance(record, dict):
                 raise _Bad("每行须为一个 JSON 对象")
             if "action" in record or "msgtime" in record or "roomid" in record:
                 yield _storable(_wecom(number, record))
             else:
                 yield generic_record(number, record, platform)
-        except json.JSONDecodeError as exc:
-            yield BadRecord(number, f"不是合法的 JSON ({exc.msg})")
+        except orjson.JSONDecodeError as exc:
+            if "UTF-8" in exc.msg:
+                yield BadRecord(number, "不是 UTF-8 编码的文本")
+            else:
+                yield BadRecord(number, f"不是合法的 JSON ({exc.msg})")
         except _Bad as bad:
             yield BadRecord(number, str(bad))
         except _NotGroup:
@@ -248,134 +311,277 @@ def import_messages(
     """Store every readable record of the chain's groups; report the rest by line."""
     report = ImportReport()
     pending: list[Incoming] = []
-    for record in records:
-        report.read += 1
-        if record is None:
-            report.not_group += 1
-        elif isinstance(record, BadRecord):
-            report.bad.append(record)
-        else:
-            pending.append(record)
-        if len(pending) >= batch:
-            store_batch(chain, pending, report)
-            pending = []
-            if progress is not None:
-                progress(report)
-    if pending:
-        store_batch(chain, pending, report)
+    with _store_for(chain, report) as store:
+        for record in records:
+            report.read += 1
+            if record is None:
+                report.not_group += 1
+            elif isinstance(record, BadRecord):
+                report.bad.append(record)
+            else:
+                pending.append(record)
+            if len(pending) >= batch:
+                store(pending)
+                pending = []
+                if progress is not None:
+                    progress(report)
+        if pending:
+            store(pending)
+    report.bad.sort(key=lambda bad: bad.line)  # the storing thread adds its own as it goes
     if progress is not None:
         progress(report)
     return report
 
 
-def store_batch(chain: OrgNode, batch: list[Incoming], report: ImportReport) -> None:
-    """Look up the batch's groups and senders and store what is new (counted in ``report``)."""
-    groups_by_chat = dict(
-        CustomerGroup.objects.filter(
-            store__path__startswith=chain.path,
-            external_chat_id__in={r.chat_id for r in batch if r.chat_id},
-        ).values_list("external_chat_id", "id")
-    )
-    our_groups = set(
-        CustomerGroup.objects.filter(
-            store__path__startswith=chain.path, pk__in={r.group_id for r in batch if r.group_id}
-        ).values_list("id", flat=True)
-    )
-    senders = {r.sender for r in batch if r.sender}
-    members = members_by_wecom_id(chain.pk, senders)
-    staff = dict(
-        Staff.objects.filter(
-            node__path__startswith=chain.path, wecom_userid__in=senders
-        ).values_list("wecom_userid", "user_id")
-    )
-    rows: dict[tuple[str, str], tuple[Any, ...]] = {}
-    now = timeutil.now()
+class _StoreNow:
+    """Stores each batch before reading on (SQLite; or inside the caller's transaction, which a
+    second connection could not see into)."""
+
+    def __init__(self, chain: OrgNode, report: ImportReport) -> None:
+        self.chain, self.report, self.directory = chain, report, Directory(chain)
+
+    def __enter__(self) -> Callable[[list[Incoming]], None]:
+        return lambda batch: store_batch(self.chain, batch, self.report, self.directory)
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+class _StoreBehind:
+    """Stores batches on ``WRITERS`` threads, each with its own connection, while the caller
+    reads the next: parsing is Python, storing is mostly PostgreSQL's work (indexes, foreign
+    keys), and they overlap on two cores. A few batches wait at most; the first failure stops
+    the storing and is raised to the caller (each batch is its own transaction: what was stored
+    before it stays, as when sequential). Concurrent batches holding the same message cannot
+    deadlock: each inserts in key order (``_store_postgres``)."""
+
+    WRITERS = 2
+
+    def __init__(self, chain: OrgNode, report: ImportReport) -> None:
+        self.chain, self.report, self.directory = chain, report, Directory(chain)
+        self.waiting: queue.Queue[list[Incoming] | None] = queue.Queue(maxsize=2 * self.WRITERS)
+        self.failure: BaseException | None = None
+        self.counting = threading.Lock()
+        self.threads = [
+            threading.Thread(target=self._run, name=f"shequn-import-store-{n}", daemon=True)
+            for n in range(self.WRITERS)
+        ]
+
+    def _run(self) -> None:
+        try:
+            while (batch := self.waiting.get()) is not None:
+                if self.failure is None:
+                    try:
+                        counted = ImportReport()
+                        store_batch(self.chain, batch, counted, self.directory)
+                        with self.counting:
+                            self.report.imported += counted.imported
+                            self.report.duplicates += counted.duplicates
+                            self.report.bad.extend(counted.bad)
+                    except BaseException as exc:  # handed to the reading thread
+                        self.failure = exc
+        finally:
+            connection.close()  # this thread's own connection
+
+    def _store(self, batch: list[Incoming]) -> None:
+        if self.failure is not None:
+            raise self.failure
+        self.waiting.put(batch)
+
+    def __enter__(self) -> Callable[[list[Incoming]], None]:
+        for thread in self.threads:
+            thread.start()
+        return self._store
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        for _ in self.threads:
+            self.waiting.put(None)
+        for thread in self.threads:
+            thread.join()
+        if self.failure is not None and error is None:
+            raise self.failure
+
+
+def _store_for(chain: OrgNode, report: ImportReport) -> _StoreNow | _StoreBehind:
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        return _StoreBehind(chain, report)
+    return _StoreNow(chain, report)
+
+
+class Directory:
+    """Who and where, for one import: the chain's groups by WeCom chat id and by our id, and
+    each sender's member and staff ids, each name looked up once per import (an archive names
+    the same few groups and people again and again: the bench's 200,000 records, 50 groups
+    and 1,000 people). A name not found stays not found for the rest of the import."""
+
+    def __init__(self, chain: OrgNode) -> None:
+        self.chain = chain
+        self.chats: dict[str, int | None] = {}
+        self.ours: dict[int, bool] = {}
+        self.senders: dict[str, tuple[int | None, int | None]] = {}
+
+    def learn(self, batch: list[Incoming]) -> None:
+        """Look up the names in ``batch`` not seen yet (a few queries, whatever the batch)."""
+        in_chain = self.chain.path
+        chats = {r.chat_id for r in batch if r.chat_id}.difference(self.chats)
+        if chats:
+            found = dict(
+                CustomerGroup.objects.filter(
+                    store__path__startswith=in_chain, external_chat_id__in=chats
+                ).values_list("external_chat_id", "id")
+            )
+            self.chats.update((chat, found.get(chat)) for chat in chats)
+        ids = {r.group_id for r in batch if r.group_id}.difference(self.ours)
+        if ids:
+            ours = set(
+                CustomerGroup.objects.filter(
+                    store__path__startswith=in_chain, pk__in=ids
+                ).values_list("id", flat=True)
+            )
+            self.ours.update((group, group in ours) for group in ids)
+        senders = {r.sender for r in batch if r.sender}.difference(self.senders)
+        if senders:
+            members = members_by_wecom_id(self.chain.pk, senders)
+            staff = dict(
+                Staff.objects.filter(
+                    node__path__startswith=in_chain, wecom_userid__in=senders
+                ).values_list("wecom_userid", "user_id")
+            )
+            self.senders.update((s, (members.get(s), staff.get(s))) for s in senders)
+
+    def group_of(self, incoming: Incoming) -> int | None:
+        if incoming.group_id is not None and self.ours.get(incoming.group_id):
+            return incoming.group_id
+        return self.chats.get(incoming.chat_id)
+
+
+NOBODY: tuple[None, None] = (None, None)
+
+
+def store_batch(
+    chain: OrgNode,
+    batch: list[Incoming],
+    report: ImportReport,
+    directory: Directory | None = None,
+) -> None:
+    """Look up the batch's groups and senders and store what is new (counted in ``report``).
+    ``directory``: the import's lookups so far (``import_messages`` keeps one per import)."""
+    directory = directory or Directory(chain)
+    directory.learn(batch)
+    senders, chain_id = directory.senders, chain.pk
+    rows: dict[tuple[str, str], Row] = {}
+    unknown: list[BadRecord] = []
     for r in batch:
-        group = r.group_id if r.group_id in our_groups else groups_by_chat.get(r.chat_id)
+        group = directory.group_of(r)
         if group is None:
-            report.bad.append(BadRecord(r.line, f"本连锁没有这个群: {r.chat_id or r.group_id}"))
+            unknown.append(BadRecord(r.line, f"本连锁没有这个群: {r.chat_id or r.group_id}"))
             continue
         key = (r.platform, r.msg_id)
         if key in rows:  # the same message twice in one file
             report.duplicates += 1
             continue
+        member, staff = senders.get(r.sender, NOBODY)
+        # a plain tuple in MessageRow's order: built 200,000 times a file
         rows[key] = (
-            chain.pk,
+            chain_id,
             group,
-            r.platform,
-            r.msg_id,
-            members.get(r.sender),
-            staff.get(r.sender),
+            *key,
+            member,
+            staff,
             r.sender,
-            r.sent_at,
+            r.sent_us,
             r.msg_type,
             r.content,
-            now,
         )
     inserted = store_rows(list(rows.values()))
+    report.bad.extend(unknown)
     report.imported += inserted
     report.duplicates += len(rows) - inserted
 
 
-COLUMNS = (
-    "chain_id",
-    "group_id",
-    "platform",
-    "platform_msg_id",
-    "sender_member_id",
-    "sender_staff_id",
-    "sender_ref",
-    "sent_at",
-    "msg_type",
-    "content",
-    "created_at",
-)
-
-
-def store_rows(rows: list[tuple[Any, ...]]) -> int:
-    """Insert rows (in ``COLUMNS`` order) that are not there yet; returns how many were new."""
+def store_rows(rows: Sequence[Row]) -> int:
+    """Insert the rows (``MessageRow``s, or plain tuples in its order) that are not there yet;
+    returns how many were new."""
     if not rows:
         return 0
+    now = timeutil.now()
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            return _store_postgres(rows)
+            return _store_postgres(rows, now)
+        named = [MessageRow._make(row) for row in rows]
         existing = set(
             Message.objects.filter(
-                platform__in={row[2] for row in rows},
-                platform_msg_id__in=[row[3] for row in rows],
+                platform__in={row.platform for row in named},
+                platform_msg_id__in=[row.platform_msg_id for row in named],
             ).values_list("platform", "platform_msg_id")
         )
-        fresh = [row for row in rows if (row[2], row[3]) not in existing]
+        fresh = [row for row in named if (row.platform, row.platform_msg_id) not in existing]
         Message.objects.bulk_create(
-            (Message(**dict(zip(COLUMNS, row, strict=True)), label="") for row in fresh),
+            (
+                Message(
+                    chain_id=row.chain_id,
+                    group_id=row.group_id,
+                    platform=row.platform,
+                    platform_msg_id=row.platform_msg_id,
+                    sender_member_id=row.sender_member_id,
+                    sender_staff_id=row.sender_staff_id,
+                    sender_ref=row.sender_ref,
+                    sent_at=EPOCH + row.sent_us * MICROSECOND,
+                    msg_type=row.msg_type,
+                    content=row.content,
+                    created_at=now,
+                    label="",
+                )
+                for row in fresh
+            ),
             batch_size=500,
             ignore_conflicts=True,
         )
         return len(fresh)
 
 
-def _store_postgres(rows: list[tuple[Any, ...]]) -> int:
-    columns = ", ".join(COLUMNS)
+STAGED = ", ".join(MessageRow._fields)
+
+
+# In one key order, so two concurrent batches holding the same messages cannot deadlock (byte
+# order: the cheapest to sort by). Measured against inserting only the rows ``NOT EXISTS``
+# finds (no speculative insertion) with writers running side by side: this was faster.
+INSERT_NEW = (
+    "INSERT INTO demand_message (chain_id, group_id, platform, platform_msg_id,"
+    " sender_member_id, sender_staff_id, sender_ref, sent_at, msg_type, content, created_at, label)"
+    " SELECT chain_id, group_id, platform, platform_msg_id, sender_member_id, sender_staff_id,"
+    " sender_ref, timestamptz 'epoch' + sent_us * interval '1 microsecond', msg_type, content,"
+    " %s, '' FROM demand_incoming_rows"
+    ' ORDER BY platform COLLATE "C", platform_msg_id COLLATE "C"'
+    " ON CONFLICT (platform, platform_msg_id) DO NOTHING"
+)
+
+
+def _store_postgres(rows: Sequence[Row], now: datetime) -> int:
+    """COPY into a staging table, then insert what is new."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS demand_incoming AS"  # noqa: S608 - our own names
-            f" SELECT {columns} FROM demand_message WITH NO DATA"
+            "CREATE TEMP TABLE IF NOT EXISTS demand_incoming_rows ("
+            " chain_id bigint, group_id bigint, platform text, platform_msg_id text,"
+            " sender_member_id bigint, sender_staff_id integer, sender_ref text,"
+            " sent_us bigint, msg_type text, content text)"
         )
-        cursor.execute("TRUNCATE demand_incoming")
+        cursor.execute("TRUNCATE demand_incoming_rows")
         raw = cursor.cursor  # psycopg's own cursor: COPY
-        with raw.copy(f"COPY demand_incoming ({columns}) FROM STDIN") as copy:
+        with raw.copy(f"COPY demand_incoming_rows ({STAGED}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(
-            f"INSERT INTO demand_message ({columns}, label)"  # noqa: S608
-            f" SELECT {columns}, '' FROM demand_incoming"
-            " ON CONFLICT (platform, platform_msg_id) DO NOTHING"
-        )
+        cursor.execute(INSERT_NEW, [now])
         return int(cursor.rowcount)
 
 
-def open_records(path: str, stream: IO[str]) -> Iterator[Record]:
-    """The reader for a file by its name: .csv, else JSON lines."""
+def open_records(path: str, raw: IO[bytes]) -> Iterator[Record]:
+    """The reader for a file by its name: .csv, else JSON lines (read as bytes)."""
     if path.lower().endswith(".csv"):
-        return read_csv(stream)
-    return read_jsonl(stream)
+        return read_csv(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
+    return read_jsonl(raw)

@@ -37,15 +37,31 @@ class MessageLabel(models.TextChoices):
 
 
 class Message(models.Model):
-    chain = models.ForeignKey(OrgNode, on_delete=models.PROTECT, related_name="+")
-    group = models.ForeignKey(CustomerGroup, on_delete=models.PROTECT, related_name="messages")
+    """One group message. The table takes a chain's whole chat history (the importer's target is
+    50,000 rows a second), so it carries only the indexes reads use and the foreign keys that
+    guard something: ``chain`` is the group's chain copied for the classifier's catalog, not a
+    second source of truth, so the database does not check it row by row (Django still protects
+    it on delete); ``group`` and ``sender_staff`` need no index of their own (``group, sent_at``
+    serves the group's reads; staff are never deleted, only deactivated)."""
+
+    chain = models.ForeignKey(
+        OrgNode, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
+    group = models.ForeignKey(
+        CustomerGroup, on_delete=models.PROTECT, related_name="messages", db_index=False
+    )
     platform = models.CharField(max_length=16)  # wecom, import, webhook
     platform_msg_id = models.CharField(max_length=128)
     sender_member = models.ForeignKey(
         Member, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     sender_staff = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     sender_ref = models.CharField(max_length=64, blank=True)  # the platform's id of the sender
     sent_at = models.DateTimeField()
