@@ -67,6 +67,11 @@ def epoch_us(moment: datetime) -> int:
     return (moment - EPOCH) // MICROSECOND
 
 
+def from_epoch_us(micros: int) -> datetime:
+    """``epoch_us`` undone."""
+    return EPOCH + micros * MICROSECOND
+
+
 class Incoming(NamedTuple):  # a tuple, not a dataclass: built once per record, 200,000 a file
     """One record as read, its group and sender not yet looked up."""
 
@@ -82,7 +87,7 @@ class Incoming(NamedTuple):  # a tuple, not a dataclass: built once per record, 
 
     @property
     def sent_at(self) -> datetime:
-        return EPOCH + self.sent_us * MICROSECOND
+        return from_epoch_us(self.sent_us)
 
 
 Row = tuple[int, int, str, str, int | None, int | None, str, int, str, str]  # as MessageRow
@@ -536,7 +541,7 @@ def store_rows(rows: Sequence[Row]) -> int:
                     sender_member_id=row.sender_member_id,
                     sender_staff_id=row.sender_staff_id,
                     sender_ref=row.sender_ref,
-                    sent_at=EPOCH + row.sent_us * MICROSECOND,
+                    sent_at=from_epoch_us(row.sent_us),
                     msg_type=row.msg_type,
                     content=row.content,
                     created_at=now,

@@ -150,6 +150,24 @@ def _clean_lines(lines: Sequence[LineRequest]) -> dict[int, int]:
     return merged
 
 
+def _check_idempotency_key(key: str) -> None:
+    if not IDEMPOTENCY_KEY.match(key or ""):
+        raise InvalidInput("请求编号须为 1-64 个可见 ASCII 字符", code="invalid_idempotency_key")
+
+
+def _attributable(sharer: Member | None, member: Member) -> Member | None:
+    """The sharer an order may credit: no self-attribution; a foreign sharer is ignored, not
+    trusted."""
+    if sharer is not None and (sharer.chain_id != member.chain_id or sharer.pk == member.pk):
+        return None
+    return sharer
+
+
+def _check_total(subtotal_fen: int) -> None:
+    if subtotal_fen > MAX_ORDER_TOTAL_FEN:
+        raise InvalidInput("订单金额超出上限", code="order_total_too_large")
+
+
 def _fingerprint(**parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -212,8 +230,7 @@ def place_order(
     team price; the payment later seats the member in ``team_id`` (or a new team). With
     ``coupon_id`` the member's coupon is used; a running instant discount applies by itself
     (the rules: ``promotions/coupons.py``)."""
-    if not IDEMPOTENCY_KEY.match(idempotency_key or ""):
-        raise InvalidInput("请求编号须为 1-64 个可见 ASCII 字符", code="invalid_idempotency_key")
+    _check_idempotency_key(idempotency_key)
     if store.kind != NodeKind.STORE or store.chain_id != member.chain_id:
         raise NotFound("门店不存在")
     if channel not in OrderChannel.values:
@@ -231,8 +248,7 @@ def place_order(
         raise InvalidInput("一个订单不能同时参加秒杀和拼团", code="promotion_conflict")
     if team_id is not None and group_buy_id is None:
         raise InvalidInput("参团须指明拼团活动", code="invalid_team")
-    if sharer is not None and (sharer.chain_id != member.chain_id or sharer.pk == member.pk):
-        sharer = None  # no self-attribution; a foreign sharer is ignored, not trusted
+    sharer = _attributable(sharer, member)
     if sharer is None:  # no fresh link: the sharer the customer is bound to, if any
         sharer = bound_sharer(member, timeutil.now())
     quantities = _clean_lines(lines)
@@ -310,8 +326,7 @@ def place_order(
         for sku_id, quantity in sorted(quantities.items())
     ]
     subtotal = sum(price * quantity for _, quantity, price in priced)
-    if subtotal > MAX_ORDER_TOTAL_FEN:
-        raise InvalidInput("订单金额超出上限", code="order_total_too_large")
+    _check_total(subtotal)
     promotional = {flash.sku_id} if flash else {team_buy.sku_id} if team_buy else set()
     try:
         discounts = order_discounts(
@@ -432,16 +447,14 @@ def place_preorder_order(
     shelf yet (so no stock is reserved), the deposit paid online, the rest of the price due at
     pickup. ``hold`` runs inside the transaction (the pre-order's own rows: its limit, its
     record) and rolls the order back by raising. The same key returns the same order."""
-    if not IDEMPOTENCY_KEY.match(idempotency_key or ""):
-        raise InvalidInput("请求编号须为 1-64 个可见 ASCII 字符", code="invalid_idempotency_key")
+    _check_idempotency_key(idempotency_key)
     if (
         isinstance(quantity, bool)
         or not isinstance(quantity, int)
         or not 1 <= quantity <= MAX_QUANTITY
     ):
         raise InvalidInput(f"数量须为 1 到 {MAX_QUANTITY} 的整数", code="invalid_quantity")
-    if sharer is not None and (sharer.chain_id != member.chain_id or sharer.pk == member.pk):
-        sharer = None
+    sharer = _attributable(sharer, member)
     now = timeutil.now()
     fingerprint = _fingerprint(
         store=store.pk, preorder_sku=sku.pk, quantity=quantity, group=source_group.pk
@@ -450,8 +463,7 @@ def place_preorder_order(
     if replay is not None:
         return replay
     subtotal = unit_price_fen * quantity
-    if subtotal > MAX_ORDER_TOTAL_FEN:
-        raise InvalidInput("订单金额超出上限", code="order_total_too_large")
+    _check_total(subtotal)
     try:
         with transaction.atomic():
             order = Order.objects.create(
