@@ -4,6 +4,7 @@ when it refuses."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -16,9 +17,10 @@ from shequn.core.errors import DomainError
 from shequn.core.models import AuditEvent
 from shequn.members.actions import find_or_register_member
 from shequn.members.models import Member
-from shequn.orders.actions import LineRequest, place_order
+from shequn.orders.actions import LineRequest, cancel_unpaid_order, place_order
 from shequn.orders.models import Order, OrderLine
-from shequn.promotions.models import FlashSale, FlashSaleBuyer
+from shequn.promotions import flash
+from shequn.promotions.models import FlashSale, FlashSaleBuyer, FlashSaleQuota
 from tests.conftest import Chain, make_sku, phone
 from tests.promotions.test_coupons import template_for
 from tests.promotions.test_flash_sale import buy, sale_for
@@ -148,3 +150,51 @@ def test_an_instant_discount_for_promotions_sends_the_order_down_the_general_pat
         ).order
     assert order.total_fen == 990 - 100
     assert not any("WITH info AS" in q["sql"] for q in queries.captured_queries)
+
+
+def test_the_statement_is_prepared_on_the_server(chain: Chain) -> None:
+    """Django turns psycopg's prepared statements off unless told otherwise, and then
+    ``prepare=True`` is silently ignored: the settings must keep them on for our statement."""
+    sku = make_sku(chain, price_fen=3990, stock={chain.store_a: 10})
+    sale = sale_for(chain, sku)
+    buy(chain, sale, 0)
+    buy(chain, sale, 1)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any(statement.startswith("WITH info AS") for statement in prepared), prepared
+
+
+def test_sold_out_is_remembered_but_a_retry_still_gets_its_order(chain: Chain) -> None:
+    sku = make_sku(chain, price_fen=3990, stock={chain.store_a: 10})
+    sale = sale_for(chain, sku, chain_quota=2, per_member_limit=1, per_order_limit=1)
+    first, second = buy(chain, sale, 1), buy(chain, sale, 2)
+    with pytest.raises(DomainError) as sold_out:
+        buy(chain, sale, 3)  # the statement says so, and the process notes it
+    assert sold_out.value.code == "flash_sold_out"
+    with CaptureQueriesContext(connection) as queries, pytest.raises(DomainError) as again:
+        buy(chain, sale, 4)
+    assert again.value.code == "flash_sold_out"
+    assert not any("WITH info AS" in q["sql"] for q in queries.captured_queries)
+    assert buy(chain, sale, 1).pk == first.pk  # a retry is answered with its order, not a refusal
+    assert (Order.objects.count(), sale.quotas.get().sold) == (2, 2)
+
+    # A unit given back in this process ends the memo at once: the next buyer gets it.
+    cancel_unpaid_order(order=second, member=second.member)
+    assert buy(chain, sale, 5).pk != second.pk
+    assert sale.quotas.get().sold == 2
+
+
+def test_the_sold_out_memo_expires(chain: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Units that come back through another process are seen once the memo runs out."""
+    monkeypatch.setattr(flash, "SOLD_OUT_MEMO_S", 0.2)
+    sku = make_sku(chain, price_fen=3990, stock={chain.store_a: 10})
+    sale = sale_for(chain, sku, chain_quota=1, per_member_limit=1, per_order_limit=1)
+    buy(chain, sale, 1)
+    with pytest.raises(DomainError):
+        buy(chain, sale, 2)
+    FlashSaleQuota.objects.filter(sale=sale).update(quota=2)  # as another process's release
+    with pytest.raises(DomainError):
+        buy(chain, sale, 2)  # still remembered
+    time.sleep(0.25)
+    assert buy(chain, sale, 2).total_fen == 990

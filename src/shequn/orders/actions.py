@@ -70,7 +70,15 @@ from shequn.promotions.coupons import (
     release_discounts,
     take_discounts,
 )
-from shequn.promotions.flash import FlashOffer, claim_flash, flash_offer, release_flash
+from shequn.promotions.flash import (
+    SOLD_OUT_MESSAGE,
+    FlashOffer,
+    claim_flash,
+    flash_offer,
+    known_sold_out,
+    note_sold_out,
+    release_flash,
+)
 from shequn.promotions.groupbuy import (
     GroupBuyOffer,
     group_buy_offer,
@@ -127,6 +135,11 @@ class PlacedOrder:
 
 class OutOfStock(RuleViolation):
     default_code = "out_of_stock"
+
+
+# Django rebuilds ``Choices.values`` on every access.
+_CHANNELS = frozenset(OrderChannel.values)
+_FULFILMENTS = frozenset(Fulfilment.values)
 
 
 def _clean_lines(lines: Sequence[LineRequest]) -> dict[int, int]:
@@ -233,9 +246,9 @@ def place_order(
     _check_idempotency_key(idempotency_key)
     if store.kind != NodeKind.STORE or store.chain_id != member.chain_id:
         raise NotFound("门店不存在")
-    if channel not in OrderChannel.values:
+    if channel not in _CHANNELS:
         raise InvalidInput(f"未知的来源渠道: {channel}", code="invalid_channel")
-    if fulfilment not in Fulfilment.values:
+    if fulfilment not in _FULFILMENTS:
         raise InvalidInput(f"未知的履约方式: {fulfilment}", code="invalid_fulfilment")
     delivery_address = (delivery_address or "").strip()
     if fulfilment == Fulfilment.DELIVERY and not delivery_address:
@@ -411,7 +424,7 @@ def place_order(
                     store_id=store.pk if alone else None,
                 )
                 if refused == "flash_sold_out":
-                    raise OutOfStock("秒杀名额已抢光", code="flash_sold_out")
+                    raise OutOfStock(SOLD_OUT_MESSAGE, code="flash_sold_out")
                 if refused == "out_of_stock":
                     raise OutOfStock("本店该商品已售完", details={"sku_id": flash.sku_id})
                 if refused is not None:
@@ -537,6 +550,10 @@ def _place_flash_fast(
         or instant_discounts_running(member.chain_id, now, for_promotions=True)
     ):
         return None
+    if known_sold_out(quota_id):  # answered from memory, but a retry still gets its order
+        if flash_path.placed_before(member.pk, idempotency_key):
+            return _existing(member, idempotency_key, fingerprint)
+        raise OutOfStock(SOLD_OUT_MESSAGE, code="flash_sold_out")
     order_values = {
         **fields,
         "number": _new_number(now),
@@ -569,9 +586,9 @@ def _place_flash_fast(
         return replay
     if isinstance(placed, Order):
         return PlacedOrder(order=placed, created=True)
-    if placed.step == "race":  # lost the last units to a concurrent buyer: ask the long way
-        return None
-    if placed.step in ("retry", "conflict"):  # this key placed an order: that one, or a 409
+    if placed.step == "race":  # lost the last units, or the key, to a concurrent request:
+        return None  # ask the long way
+    if placed.step == "retry":  # this key placed an order: that one, or a 409
         replay = _existing(member, idempotency_key, fingerprint)
         if replay is not None:
             return replay
@@ -580,6 +597,8 @@ def _place_flash_fast(
         raise OutOfStock("本店该商品已售完", details={"sku_id": facts.sku_id})
     error = flash_path.explain_refusal(placed, facts, now)
     if error.code == "flash_sold_out":
+        if placed.snapshot is not None and (placed.snapshot.units_left or 0) <= 0:
+            note_sold_out(quota_id)
         raise OutOfStock(error.message, code=error.code)
     raise error
 

@@ -8,10 +8,11 @@ member's counter (an upsert guarded by the per-member limit, not a hot row), the
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db import connection
+from django.db import connection, transaction
 
 from shequn.catalog.models import StockItem
 from shequn.catalog.stock import RESERVE_SQL as _RESERVE_SQL
@@ -53,6 +54,34 @@ _RELEASE_MEMBER_SQL = (
 )
 
 
+# --- the sold-out memo ---------------------------------------------------------------------------
+# Once a quota is gone, a popular sale keeps being asked for it (seed 000: 400 groups at once);
+# each process remembers "sold out" for a moment and answers those requests without the sale's
+# statement. Units given back in this process clear the memo at once (and again when that
+# transaction commits); in another process a buyer may be told "sold out" for at most this long
+# after units come back.
+SOLD_OUT_MESSAGE = "秒杀名额已抢光"
+SOLD_OUT_MEMO_S = 1.0
+_sold_out_until: dict[int, float] = {}  # quota id → monotonic time the memo expires
+
+
+def known_sold_out(quota_id: int) -> bool:
+    until = _sold_out_until.get(quota_id)
+    return until is not None and until > time.monotonic()
+
+
+def note_sold_out(quota_id: int) -> None:
+    _sold_out_until[quota_id] = time.monotonic() + SOLD_OUT_MEMO_S
+
+
+def forget_sold_out(quota_id: int | None = None) -> None:
+    """Forget one quota's memo (units came back), or every memo (tests)."""
+    if quota_id is None:
+        _sold_out_until.clear()
+    else:
+        _sold_out_until.pop(quota_id, None)
+
+
 @dataclass(frozen=True)
 class FlashOffer:
     sale_id: int
@@ -85,7 +114,7 @@ def flash_offer(*, sale_id: int, store: OrgNode, chain_id: int, now: datetime) -
     if quota is None:
         raise RuleViolation(f"{store.name}不参加该秒杀", code="flash_not_here")
     if quota[10] <= 0:  # sold out: say so before writing anything (the guarded UPDATE decides)
-        raise RuleViolation("秒杀名额已抢光", code="flash_sold_out")
+        raise RuleViolation(SOLD_OUT_MESSAGE, code="flash_sold_out")
     return FlashOffer(sale_id, sku_id, price, per_member, per_order, quota[8])
 
 
@@ -136,6 +165,10 @@ def claim_flash(
 def release_flash(*, quota_id: int, member_id: int, quantity: int) -> bool:
     """Give units back (an order closed unpaid, or refunded before pickup), exactly once per
     call site's own exactly-once transition. False if the counters no longer add up."""
+    # Now, for what this transaction does next, and after commit, in case a buyer in between
+    # saw the quota still empty and noted it again.
+    forget_sold_out(quota_id)
+    transaction.on_commit(lambda: forget_sold_out(quota_id))
     with connection.cursor() as cursor:
         cursor.execute(_RELEASE_QUOTA_SQL, [quantity, quota_id, quantity])
         quota_ok = cursor.rowcount == 1

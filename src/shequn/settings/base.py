@@ -51,7 +51,12 @@ def database_from_url(url: str) -> dict[str, Any]:
             "PRAGMA foreign_keys=ON;",
         }
     elif config["ENGINE"] == "django.db.backends.postgresql":
-        config.setdefault("OPTIONS", {})
+        # Django turns psycopg's prepared statements off (for transaction-mode poolers); that
+        # also silently ignores ``execute(..., prepare=True)``. Django's own cursors bind
+        # client-side and never prepare anyway, so this enables exactly the statements our
+        # code asks to prepare (the flash order, 0.7 ms of planning each time otherwise) and
+        # nothing automatically. Behind a transaction-mode pooler, set it back to None.
+        config.setdefault("OPTIONS", {}).setdefault("prepare_threshold", 2**31 - 1)
         config["CONN_HEALTH_CHECKS"] = True
     return config
 
