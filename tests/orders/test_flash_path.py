@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from shequn.catalog.models import Product, StockItem
@@ -17,6 +18,7 @@ from shequn.core.errors import DomainError
 from shequn.core.models import AuditEvent
 from shequn.members.actions import find_or_register_member
 from shequn.members.models import Member
+from shequn.orders import flash_path
 from shequn.orders.actions import LineRequest, cancel_unpaid_order, place_order
 from shequn.orders.models import Order, OrderLine
 from shequn.promotions import flash
@@ -198,3 +200,57 @@ def test_the_sold_out_memo_expires(chain: Chain, monkeypatch: pytest.MonkeyPatch
         buy(chain, sale, 2)  # still remembered
     time.sleep(0.25)
     assert buy(chain, sale, 2).total_fen == 990
+
+
+def _synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return str(cursor.fetchone()[0])
+
+
+def _commit_modes(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """What each flash statement set synchronous_commit to (its last column), as it ran."""
+    seen: list[Any] = []
+    run = flash_path._execute_prepared
+
+    def recording(sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
+        row = run(sql, params)
+        if sql.startswith("WITH info AS"):
+            seen.append(row[-1])
+        return row
+
+    monkeypatch.setattr(flash_path, "_execute_prepared", recording)
+    return seen
+
+
+@pytest.mark.django_db(transaction=True)
+def test_asynchronous_commit_is_the_flash_orders_own(
+    chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside a transaction the statement commits asynchronously, and only itself: the
+    connection's next transaction is synchronous again. Inside a caller's transaction the
+    caller's setting stands."""
+    sku = make_sku(chain, price_fen=3990, stock={chain.store_a: 10})
+    sale = sale_for(chain, sku)
+    modes = _commit_modes(monkeypatch)
+    buy(chain, sale, 1)
+    assert not connection.in_atomic_block
+    assert _synchronous_commit() == "on"
+    with transaction.atomic():
+        buy(chain, sale, 2)
+        assert _synchronous_commit() == "on"
+    assert modes == ["off", None]
+    assert Order.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_asynchronous_commit_can_be_turned_off(
+    chain: Chain, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.FLASH_ORDER_ASYNC_COMMIT = False
+    sku = make_sku(chain, price_fen=3990, stock={chain.store_a: 10})
+    sale = sale_for(chain, sku)
+    modes = _commit_modes(monkeypatch)
+    buy(chain, sale, 1)
+    assert modes == [None]
+    assert Order.objects.count() == 1

@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DataError, connection, connections, models, transaction
 from psycopg.errors import DivisionByZero
 
@@ -175,7 +176,9 @@ def _statement() -> str:
         # step took nothing (someone took the last units between our read and our write, or
         # the same key's order was placed meanwhile), divide by zero so the statement fails
         # and PostgreSQL undoes every part of it.
-        f" CASE WHEN (SELECT count(*) FROM m) = 0 THEN 0 ELSE 1 / (SELECT count(*) FROM k) END"
+        f" CASE WHEN (SELECT count(*) FROM m) = 0 THEN 0 ELSE 1 / (SELECT count(*) FROM k) END,"
+        # Asynchronous commit for this statement's own transaction only (see ASYNC_COMMIT).
+        f" CASE WHEN %(async)s::boolean THEN set_config('synchronous_commit', 'off', true) END"
     )
 
 
@@ -284,7 +287,9 @@ def place_flash_order(
     # rows stay locked only while PostgreSQL finishes it — never while this thread waits for
     # the interpreter to send a COMMIT. Inside one (a caller's atomic block, tests) it runs
     # in a savepoint so a refusal undoes only itself.
-    scope = transaction.atomic() if connection.in_atomic_block else nullcontext()
+    inside = connection.in_atomic_block
+    params["async"] = not inside and settings.FLASH_ORDER_ASYNC_COMMIT
+    scope = transaction.atomic() if inside else nullcontext()
     try:
         with scope:
             row = _execute_prepared(_SQL[0], params)
