@@ -25,6 +25,7 @@ database, in the statement itself.
 
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -184,6 +185,18 @@ def _statement() -> str:
 
 _SQL: list[str] = []  # built on first use (the connection knows how to quote)
 
+# Admission: at most this many of a process's threads run the statement at once; the rest
+# wait here, not in PostgreSQL's lock queue for the hot quota row. A waiter there is woken,
+# re-reads the row and queues again for every order ahead of it, and with 64 waiters that
+# convoy costs more than the orders themselves; here a waiter costs nothing until it is let in.
+_gate: list[threading.BoundedSemaphore] = []
+
+
+def _admitted() -> threading.BoundedSemaphore:
+    if not _gate:
+        _gate.append(threading.BoundedSemaphore(settings.FLASH_STATEMENT_CONCURRENCY))
+    return _gate[0]
+
 
 def placed_before(member_id: int, key: str) -> bool:
     """Whether this member's key already placed an order (a retry), in one prepared lookup."""
@@ -291,7 +304,7 @@ def place_flash_order(
     params["async"] = not inside and settings.FLASH_ORDER_ASYNC_COMMIT
     scope = transaction.atomic() if inside else nullcontext()
     try:
-        with scope:
+        with _admitted(), scope:
             row = _execute_prepared(_SQL[0], params)
     except DataError as exc:
         if isinstance(exc.__cause__, DivisionByZero):  # a claim lost a race: all undone
