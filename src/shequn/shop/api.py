@@ -10,6 +10,7 @@ from ninja.security import APIKeyHeader
 
 from shequn.catalog.queries import access_product
 from shequn.core.errors import DomainError, NotFound
+from shequn.core.rows import row_by_pk
 from shequn.groups.codes import unsign_member
 from shequn.members.models import Member
 from shequn.orders.actions import LineRequest, place_order
@@ -97,7 +98,7 @@ class MemberTokenAuth(APIKeyHeader):
             member_id = unsign_member(key)
         except DomainError:
             return None
-        return Member.objects.filter(pk=member_id).first()
+        return row_by_pk(Member, member_id)
 
 
 member_router = Router(tags=["会员下单"], auth=MemberTokenAuth())
@@ -136,7 +137,7 @@ class MemberOrderOut(Schema):
 def place_member_order(request: HttpRequest, payload: MemberOrderIn) -> Status[dict[str, object]]:
     """同一 idempotency_key 重试返回同一订单(200); 新订单 201。"""
     member: Member = request.auth  # type: ignore[attr-defined]
-    store = OrgNode.objects.filter(pk=payload.store_id).first()
+    store = row_by_pk(OrgNode, payload.store_id)
     if store is None:  # another chain's store is refused by place_order, in the same words
         raise NotFound("门店不存在")
     placed = place_order(
