@@ -178,7 +178,8 @@ def _statement() -> str:
         # the same key's order was placed meanwhile), divide by zero so the statement fails
         # and PostgreSQL undoes every part of it.
         f" CASE WHEN (SELECT count(*) FROM m) = 0 THEN 0 ELSE 1 / (SELECT count(*) FROM k) END,"
-        # Asynchronous commit for this statement's own transaction only (see ASYNC_COMMIT).
+        # Asynchronous commit for this statement's own transaction only: see the setting
+        # FLASH_ORDER_ASYNC_COMMIT for what it risks and buys.
         f" CASE WHEN %(async)s::boolean THEN set_config('synchronous_commit', 'off', true) END"
     )
 
