@@ -56,9 +56,12 @@ def test_bad_tokens_and_bodies_write_nothing(chain: Chain) -> None:
     assert post(body, None).status_code == 401
     assert post(body, token + "x").status_code == 401
     assert post(body, "x" * 500).status_code == 401
+    gone = post(body, sign_member(10**12))  # signed, but for a member who is not there
+    assert (gone.status_code, gone.json()["code"]) == (401, "not_authenticated")
     foreign = build_chain_b_campaign()
     for bad, status in (
         ({"store_id": 10**9}, 404),
+        ({"store_id": 2**64}, 404),  # no column holds it: absent, not a server error
         ({"lines": []}, 422),
         ({"lines": [{"sku_id": sku.pk, "quantity": 0}]}, 422),
         ({"lines": [{"sku_id": sku.pk, "quantity": "2"}]}, 422),
