@@ -31,6 +31,19 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
 
 
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if not raw:
@@ -60,7 +73,7 @@ def database_from_url(url: str) -> dict[str, Any]:
         # Keep a request's connection for the next request on the same thread (a new
         # PostgreSQL connection is a new server process: ~2 ms, and every prepared statement
         # prepared again); checked before reuse, so a restarted server costs one retry.
-        config["CONN_MAX_AGE"] = int(os.environ.get("SHEQUN_DB_CONN_MAX_AGE", "") or 300)
+        config["CONN_MAX_AGE"] = env_int("SHEQUN_DB_CONN_MAX_AGE", 300)
         config["CONN_HEALTH_CHECKS"] = True
     return config
 
@@ -87,7 +100,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 FLASH_ORDER_ASYNC_COMMIT = env_bool("SHEQUN_FLASH_ASYNC_COMMIT", True)
 # How many threads of one process may run that statement at once (the rest wait in the
 # process, not in PostgreSQL's lock queue for the hot quota row).
-FLASH_STATEMENT_CONCURRENCY = int(os.environ.get("SHEQUN_FLASH_CONCURRENCY", "") or 8)
+FLASH_STATEMENT_CONCURRENCY = env_int("SHEQUN_FLASH_CONCURRENCY", 8, minimum=1)
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -203,7 +216,7 @@ SHEQUN_WECHATPAY = {
 SHEQUN_CLIENT_IP_HEADER = os.environ.get("SHEQUN_CLIENT_IP_HEADER", "")
 SHEQUN_SMS_BACKEND = os.environ.get("SHEQUN_SMS_BACKEND", "log")
 # The smallest withdrawal a sharer may ask for, in fen (¥10 by default).
-SHEQUN_MIN_WITHDRAWAL_FEN = int(os.environ.get("SHEQUN_MIN_WITHDRAWAL_FEN", "1000"))
+SHEQUN_MIN_WITHDRAWAL_FEN = env_int("SHEQUN_MIN_WITHDRAWAL_FEN", 1000)
 
 # WeCom (企业微信) callbacks: the corp, the callback's Token and EncodingAESKey, and the chain
 # whose groups they are. Empty: the callback answers 503 (not configured).
