@@ -30,6 +30,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import psycopg
@@ -121,6 +122,7 @@ _ORDER_COLUMNS = [f.attname for f in Order._meta.concrete_fields]
 _AUDIT_FIELDS = [f for f in _fields(AuditEvent) if f.attname != "target_id"]
 
 
+@cache  # built on first use (the connection knows how to quote), then kept
 def _statement() -> str:
     order_cols = ", ".join(connection.ops.quote_name(str(f.column)) for f in _ORDER_FIELDS)
     audit_cols = ", ".join(connection.ops.quote_name(str(f.column)) for f in _AUDIT_FIELDS)
@@ -184,28 +186,26 @@ def _statement() -> str:
     )
 
 
-_SQL: list[str] = []  # built on first use (the connection knows how to quote)
-
 # Admission: at most this many of a process's threads run the statement at once; the rest
 # wait here, not in PostgreSQL's lock queue for the hot quota row. A waiter there is woken,
 # re-reads the row and queues again for every order ahead of it, and with 64 waiters that
 # convoy costs more than the orders themselves; here a waiter costs nothing until it is let in.
-_gate: list[threading.BoundedSemaphore] = []
-
-
+@cache  # one per process, sized by the settings on first use
 def _admitted() -> threading.BoundedSemaphore:
-    if not _gate:
-        _gate.append(threading.BoundedSemaphore(settings.FLASH_STATEMENT_CONCURRENCY))
-    return _gate[0]
+    return threading.BoundedSemaphore(settings.FLASH_STATEMENT_CONCURRENCY)
+
+
+@cache
+def _placed_before_sql() -> str:
+    return (
+        f"SELECT EXISTS (SELECT 1 FROM {_table(Order)}"  # noqa: S608
+        " WHERE member_id = %(member)s::bigint AND idempotency_key = %(key)s::varchar)"
+    )
 
 
 def placed_before(member_id: int, key: str) -> bool:
     """Whether this member's key already placed an order (a retry), in one prepared lookup."""
-    sql = (
-        f"SELECT EXISTS (SELECT 1 FROM {_table(Order)}"  # noqa: S608
-        " WHERE member_id = %(member)s::bigint AND idempotency_key = %(key)s::varchar)"
-    )
-    return bool(_execute_prepared(sql, {"member": member_id, "key": key})[0])
+    return bool(_execute_prepared(_placed_before_sql(), {"member": member_id, "key": key})[0])
 
 
 def _execute_prepared(sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
@@ -260,8 +260,6 @@ def place_flash_order(
     member's limit; ``stock``: the shelf or the SKU) with the sale as the statement saw it —
     nothing was written; or ``race``: a claim lost a race after the counter moved (or the
     same key's order was placed meanwhile), and the statement undid itself."""
-    if not _SQL:
-        _SQL.append(_statement())
     price = facts.price_fen
     ctx = current_context()
     audit = {
@@ -306,7 +304,7 @@ def place_flash_order(
     scope = transaction.atomic() if inside else nullcontext()
     try:
         with _admitted(), scope:
-            row = _execute_prepared(_SQL[0], params)
+            row = _execute_prepared(_statement(), params)
     except DataError as exc:
         if isinstance(exc.__cause__, DivisionByZero):  # a claim lost a race: all undone
             return Refusal("race", None)
