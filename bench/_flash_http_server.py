@@ -1,8 +1,8 @@
-"""The server side of bench/flash_sale_http.py: Shequn's WSGI app under waitress, plus one
+"""The server side of bench/flash_sale_http.py: Shequn's WSGI app under ``shequn.server``, plus one
 bench-only view (the reference) mounted in the same app, so both legs pass through the same
 server, middleware and database. Started in its own process; never part of the product.
 
-Usage: python bench/_flash_http_server.py PORT THREADS   (DATABASE_URL etc. in the environment)
+Usage: python bench/_flash_http_server.py PORT WORKERS THREADS   (DATABASE_URL etc. in the environment)
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import json
 import logging
 import sys
 
-import django
+from shequn.wsgi import application  # sets Django up (and its logging)
 
-django.setup()
-# Refusals (409 sold out, 422) are the expected half of a flash sale, not warnings to print.
+# Refusals (409, 422 sold out) are the expected half of a flash sale, not warnings to print.
+# Set after Django's setup, which resets the ``django.*`` loggers' levels.
 logging.getLogger("django.request").setLevel(logging.ERROR)
 logging.getLogger("shequn").setLevel(logging.ERROR)
 
@@ -22,10 +22,9 @@ from django.db import connection, transaction  # noqa: E402
 from django.http import HttpRequest, JsonResponse  # noqa: E402
 from django.urls import path  # noqa: E402
 from django.views.decorators.csrf import csrf_exempt  # noqa: E402
-from waitress import serve  # noqa: E402
 
 from shequn import urls  # noqa: E402
-from shequn.wsgi import application  # noqa: E402
+from shequn.server import serve  # noqa: E402
 
 INSERT_ORDER = (
     "INSERT INTO bench_flash_order (number, member_id, store_id, sku_id, total_fen)"
@@ -62,5 +61,5 @@ def reference(request: HttpRequest) -> JsonResponse:
 urls.urlpatterns.append(path("bench/reference-flash", reference))
 
 if __name__ == "__main__":
-    port, threads = int(sys.argv[1]), int(sys.argv[2])
-    serve(application, host="127.0.0.1", port=port, threads=threads, _quiet=True)
+    port, workers, threads = (int(arg) for arg in sys.argv[1:4])
+    serve(application, host="127.0.0.1", port=port, workers=workers, threads=threads, quiet=True)

@@ -1,8 +1,12 @@
 """Flash sale over HTTP: the member order endpoint (``POST /api/member/orders``, a flash-sale
-purchase through the actions layer) under waitress, hit by 32 keep-alive connections from a load
-generator in a second process on loopback; then, in the same run, server and database, a minimal
-Django view doing the reference transaction (order INSERT + guarded stock UPDATE) under the same
-server config. One JSON line: orders/s and p99 of both, and their ratio.
+purchase through the actions layer) served as ``shequn serve --workers 2 --threads 8`` serves it
+(``shequn.server``: gunicorn, two gthread workers), hit by 32 keep-alive connections from wrk in a
+second process on loopback; then, in the same run, server and database, a minimal Django view
+doing the reference transaction (order INSERT + guarded stock UPDATE) under the same server.
+Every attempt is sent exactly once (``_flash_http_load.lua``). One JSON line: orders/s and p99
+of both, and their ratio.
+
+wrk comes from Debian's packages (``make bench`` installs it).
 
 PostgreSQL only (shequn_bench_flash_http, recreated each run); skipped if nothing answers on
 127.0.0.1:5432.
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -28,7 +33,8 @@ PG_DB = "shequn_bench_flash_http"
 UNITS = 5_000
 ATTEMPTS = 10_000
 CONNECTIONS = 32
-SERVER_THREADS = 8
+SERVER_WORKERS = int(os.environ.get("XW", "2"))
+SERVER_THREADS = int(os.environ.get("XT", "8"))
 
 
 def free_port() -> int:
@@ -48,7 +54,9 @@ def wait_for(port: int, timeout_s: float = 60) -> None:
     raise RuntimeError(f"the server did not answer on port {port}")
 
 
-def build_job(port: int) -> dict[str, Any]:
+def build_sale_and_requests(folder: Path) -> dict[str, Any]:
+    """The sale, the reference's table, and one requests file per leg: a distinct member and
+    idempotency key per attempt, the same members in both legs."""
     import flash_sale as fs
     from django.db import connection
 
@@ -60,24 +68,44 @@ def build_job(port: int) -> dict[str, Any]:
         for statement in fs.REFERENCE_DDL:
             cursor.execute(statement)
         cursor.execute("INSERT INTO bench_flash_stock VALUES (1, %s, 0)", [UNITS])
-    return {
-        "port": port,
-        "store_id": world["store"].pk,
-        "sku_id": world["sku"].pk,
-        "sale_id": world["sale"].pk,
-        "members": [[m.pk, sign_member(m.pk)] for m in world["members"]],
-        "_world": world,
-    }
+    store_id, sku_id = world["store"].pk, world["sku"].pk
+    actions, reference = [], []
+    for n, member in enumerate(world["members"]):
+        order = {
+            "store_id": store_id,
+            "lines": [{"sku_id": sku_id, "quantity": 1}],
+            "idempotency_key": f"k{n}",
+            "flash_sale_id": world["sale"].pk,
+        }
+        actions.append(f"{sign_member(member.pk)}\t{json.dumps(order)}\n")
+        plain = {"n": n, "member_id": member.pk, "store_id": store_id, "sku_id": sku_id}
+        reference.append(f"\t{json.dumps(plain)}\n")
+    (folder / "actions.txt").write_text("".join(actions), encoding="utf-8")
+    (folder / "reference.txt").write_text("".join(reference), encoding="utf-8")
+    return world
 
 
-def load(job_path: str, leg: str) -> dict[str, Any]:
-    command = [sys.executable, str(BENCH / "_http_load.py"), job_path, leg, str(CONNECTIONS)]
+def load(port: int, requests: Path, path: str) -> dict[str, Any]:
+    """One leg: wrk sends every request in the file once over CONNECTIONS connections."""
+    command = [
+        "wrk", "-t1", f"-c{CONNECTIONS}", "-d600s", "--timeout", "60s",
+        "-s", str(BENCH / "_flash_http_load.lua"), f"http://127.0.0.1:{port}",
+        "--", str(requests), path,
+    ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
-    return dict(json.loads(result.stdout))
+    for line in result.stdout.splitlines():
+        if line.startswith("RESULT "):
+            found = dict(json.loads(line.removeprefix("RESULT ")))
+            found["per_s"] = found["outcomes"].get("placed", 0) / found["wall_s"]
+            return found
+    raise RuntimeError(f"wrk printed no result: {result.stdout} {result.stderr}")
 
 
 def main() -> int:
     if not postgres_answers("flash_sale_http", "skipping (PostgreSQL only)"):
+        return 0
+    if shutil.which("wrk") is None:
+        log("flash_sale_http: skipping (wrk is not installed; `make bench` installs it)")
         return 0
     env = dict(
         os.environ,
@@ -95,30 +123,28 @@ def main() -> int:
     django.setup()
     call_command("migrate", verbosity=0)
     port = free_port()
-    job = build_job(port)
-    world = job.pop("_world")
+    folder = Path(tempfile.mkdtemp(prefix="shequn-flash-http-"))
+    world = build_sale_and_requests(folder)
     connections.close_all()
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-        json.dump(job, handle)
-    server = subprocess.Popen(  # noqa: S603
-        [sys.executable, str(BENCH / "_flash_http_server.py"), str(port), str(SERVER_THREADS)],
-        env=env,
-        cwd=ROOT,
-    )
+    server_command = [
+        sys.executable, str(BENCH / "_flash_http_server.py"),
+        str(port), str(SERVER_WORKERS), str(SERVER_THREADS),
+    ]  # fmt: skip
+    server = subprocess.Popen(server_command, env=env, cwd=ROOT)  # noqa: S603
     try:
         wait_for(port)
         log(
-            f"[postgresql] flash sale over HTTP: {UNITS} units, {ATTEMPTS} attempts,"
-            f" {CONNECTIONS} connections, waitress {SERVER_THREADS} threads"
+            f"[postgresql] flash sale over HTTP: {UNITS} units, {ATTEMPTS} attempts, wrk with"
+            f" {CONNECTIONS} connections; gunicorn {SERVER_WORKERS} × {SERVER_THREADS} threads"
         )
-        actions = load(handle.name, "actions")
+        actions = load(port, folder / "actions.txt", "/api/member/orders")
         log(f"[postgresql] endpoint:  {actions}")
-        reference = load(handle.name, "reference")
+        reference = load(port, folder / "reference.txt", "/bench/reference-flash")
         log(f"[postgresql] reference: {reference}")
     finally:
         server.terminate()
         server.wait(timeout=30)
-        os.unlink(handle.name)
+        shutil.rmtree(folder)
     import flash_sale as fs
 
     oversold = fs.oversold_actions(world)
@@ -126,6 +152,7 @@ def main() -> int:
         "bench": "flash_sale_http",
         "db": "postgresql",
         "connections": CONNECTIONS,
+        "server_workers": SERVER_WORKERS,
         "server_threads": SERVER_THREADS,
         "units": UNITS,
         "attempts": ATTEMPTS,

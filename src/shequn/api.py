@@ -134,6 +134,9 @@ def _register_routers() -> None:
     from shequn.shop.api import member_router
     from shequn.shop.api import router as shop
 
+    # Django tries URL patterns in order: the member routes (the flash-sale purchase) first,
+    # so the hottest request is matched on the first try instead of after ~50 others.
+    api.add_router("/member", member_router)
     api.add_router("/auth", auth_router)
     api.add_router("/org", org)
     api.add_router("/audit", audit_router)
@@ -145,7 +148,6 @@ def _register_routers() -> None:
     api.add_router("/catalog", catalog)
     api.add_router("/orders", orders)
     api.add_router("/shop", shop)
-    api.add_router("/member", member_router)
     api.add_router("/promotions", promotions)
     api.add_router("/referrals", referrals)
     api.add_router("/demand", demand)

@@ -52,7 +52,12 @@ def test_one_statement_writes_what_the_general_path_writes(chain: Chain) -> None
 
     stored = Order.objects.get(pk=order.pk)
     assert (stored.number, stored.total_fen, stored.subtotal_fen) == (order.number, 1980, 1980)
-    assert stored.status == "pending_payment"
+    # choices are stored as their values (psycopg alone would write an enum by its name)
+    assert (stored.status, stored.channel, stored.fulfilment) == (
+        "pending_payment",
+        "organic",
+        "pickup",
+    )
     assert stored.payment_deadline - stored.created_at == timedelta(minutes=15)
     [line] = OrderLine.objects.filter(order=stored)
     assert (line.sku_id, line.quantity, line.unit_price_fen, line.line_total_fen) == (

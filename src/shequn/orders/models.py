@@ -39,10 +39,16 @@ class Fulfilment(models.TextChoices):
 
 
 class Order(models.Model):
-    number = models.CharField("订单号", max_length=24, unique=True)
+    # Indexes: every one is written by every order, and a flash sale writes orders as fast as
+    # the machine can. So none twice (``number`` is unique by a constraint, which unlike
+    # ``unique=True`` adds no LIKE index that nothing uses; ``member`` is served by the
+    # (member, idempotency key) constraint), and the optional links are indexed only where set.
+    number = models.CharField("订单号", max_length=24)
     chain = models.ForeignKey(OrgNode, on_delete=models.PROTECT, related_name="+")
     store = models.ForeignKey(OrgNode, on_delete=models.PROTECT, related_name="orders")
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="orders")
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="orders", db_index=False
+    )
     status = models.CharField(
         "状态", max_length=20, choices=OrderStatus.choices, default=OrderStatus.PENDING_PAYMENT
     )
@@ -60,10 +66,20 @@ class Order(models.Model):
         "来源渠道", max_length=24, choices=OrderChannel.choices, default=OrderChannel.ORGANIC
     )
     source_group = models.ForeignKey(
-        CustomerGroup, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+        CustomerGroup,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="orders",
+        db_index=False,
     )
     sharer = models.ForeignKey(
-        Member, null=True, blank=True, on_delete=models.PROTECT, related_name="shared_orders"
+        Member,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="shared_orders",
+        db_index=False,
     )
     content_ref = models.CharField("内容素材", max_length=64, blank=True)
     # Idempotency: one order per (member, key); the fingerprint detects a reused key.
@@ -81,7 +97,12 @@ class Order(models.Model):
     pickup_code = models.CharField("提货码", max_length=8, blank=True)
     fulfilled_at = models.DateTimeField(null=True, blank=True)
     fulfilled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -90,6 +111,7 @@ class Order(models.Model):
         verbose_name = "订单"
         verbose_name_plural = "订单"
         constraints = [
+            models.UniqueConstraint(fields=["number"], name="order_number_unique"),
             models.UniqueConstraint(
                 fields=["member", "idempotency_key"], name="one_order_per_member_key"
             ),
@@ -109,7 +131,19 @@ class Order(models.Model):
                 name="pickup_code_unique_per_store",
             ),
         ]
-        indexes = [models.Index(fields=["status", "payment_deadline"], name="order_due_idx")]
+        indexes = [
+            models.Index(fields=["status", "payment_deadline"], name="order_due_idx"),
+            *(
+                models.Index(
+                    fields=[link], condition=models.Q(**{f"{link}__isnull": False}), name=name
+                )
+                for link, name in (
+                    ("source_group", "order_source_group_idx"),
+                    ("sharer", "order_sharer_idx"),
+                    ("fulfilled_by", "order_fulfilled_by_idx"),
+                )
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.number

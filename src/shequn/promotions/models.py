@@ -99,7 +99,10 @@ class FlashSaleQuota(models.Model):
 class FlashSaleBuyer(models.Model):
     """How many units one member holds of one sale (the per-member limit's counter)."""
 
-    sale = models.ForeignKey(FlashSale, on_delete=models.CASCADE, related_name="buyers")
+    # ``sale`` lookups use the (sale, member) constraint's index; no second one to write.
+    sale = models.ForeignKey(
+        FlashSale, on_delete=models.CASCADE, related_name="buyers", db_index=False
+    )
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
     bought = models.PositiveIntegerField(default=0)
 

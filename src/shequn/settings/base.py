@@ -64,6 +64,8 @@ def database_from_url(url: str) -> dict[str, Any]:
             "PRAGMA foreign_keys=ON;",
         }
     elif config["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend with a health check that needs no round trip (core/postgresql).
+        config["ENGINE"] = "shequn.core.postgresql"
         # Django turns psycopg's prepared statements off (for transaction-mode poolers); that
         # also silently ignores ``execute(..., prepare=True)``. Django's own cursors bind
         # client-side and never prepare anyway, so this enables exactly the statements our

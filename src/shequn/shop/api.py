@@ -1,16 +1,18 @@
 """Shop API: product cards for staff (push a product into groups in scope, list what was
 pushed), and orders for members (``X-Member-Token``), flash sales and group-buys included."""
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
+from ninja.errors import AuthenticationError
 from ninja.pagination import LimitOffsetPagination, paginate
 from ninja.security import APIKeyHeader
 
 from shequn.catalog.queries import access_product
 from shequn.core.errors import DomainError, NotFound
-from shequn.core.rows import row_by_pk
+from shequn.core.rows import row_by_pk, rows_by_pk
 from shequn.groups.codes import unsign_member
 from shequn.members.models import Member
 from shequn.orders.actions import LineRequest, place_order
@@ -85,20 +87,37 @@ def list_cards(request: HttpRequest, store_id: int | None = None) -> object:
 
 
 # --- members buying (the member's signed token, not a staff login) -------------------------------
+@dataclass(frozen=True)
+class SignedMember:
+    """A member id from a token whose signature and age checked out. The member row itself is
+    read by the handler (``member_of``), so the order endpoint can read it together with the
+    store in one round trip."""
+
+    member_id: int
+
+
 class MemberTokenAuth(APIKeyHeader):
     """``X-Member-Token``: the signed token a member's phone keeps (issued when they join a
     group, or by the member pages); it names the member and expires."""
 
     param_name = "X-Member-Token"
 
-    def authenticate(self, request: HttpRequest, key: str | None) -> Member | None:
+    def authenticate(self, request: HttpRequest, key: str | None) -> SignedMember | None:
         if not key or len(key) > 200:
             return None
         try:
-            member_id = unsign_member(key)
+            return SignedMember(unsign_member(key))
         except DomainError:
             return None
-        return row_by_pk(Member, member_id)
+
+
+def member_of(request: HttpRequest) -> Member:
+    """The token's member; a token for a member who is not there is refused like a bad one."""
+    signed: SignedMember = request.auth  # type: ignore[attr-defined]
+    member = row_by_pk(Member, signed.member_id)
+    if member is None:
+        raise AuthenticationError
+    return member
 
 
 member_router = Router(tags=["会员下单"], auth=MemberTokenAuth())
@@ -136,8 +155,10 @@ class MemberOrderOut(Schema):
 )
 def place_member_order(request: HttpRequest, payload: MemberOrderIn) -> Status[dict[str, object]]:
     """同一 idempotency_key 重试返回同一订单(200); 新订单 201。"""
-    member: Member = request.auth  # type: ignore[attr-defined]
-    store = row_by_pk(OrgNode, payload.store_id)
+    signed: SignedMember = request.auth  # type: ignore[attr-defined]
+    member, store = rows_by_pk((Member, signed.member_id), (OrgNode, payload.store_id))
+    if member is None:
+        raise AuthenticationError
     if store is None:  # another chain's store is refused by place_order, in the same words
         raise NotFound("门店不存在")
     placed = place_order(
@@ -177,7 +198,7 @@ class EarningsOut(Schema):
 
 @member_router.get("/earnings", response=EarningsOut, summary="推客收益(冻结/可提现/提现中/已提现)")
 def member_earnings(request: HttpRequest) -> dict[str, object]:
-    member: Member = request.auth  # type: ignore[attr-defined]
+    member = member_of(request)
     sharer = Sharer.objects.filter(member=member).first()
     found = earnings(member)
     return {
@@ -199,7 +220,7 @@ class WithdrawalIn(Schema):
 def member_withdraw(request: HttpRequest, payload: WithdrawalIn) -> Status[dict[str, object]]:
     """同一 request_key 重试不会重复提现; 金额不能低于最低提现额, 也不能超过可提现余额。"""
     request_withdrawal(
-        member=request.auth,  # type: ignore[attr-defined]
+        member=member_of(request),
         amount_fen=payload.amount_fen,
         request_key=payload.request_key,
     )
