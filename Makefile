@@ -34,7 +34,8 @@ browser:  ## make sure Debian's chromium is there for the browser tests
 test: install browser lint typecheck  ## lint, type check, then the suite on SQLite and on PostgreSQL
 	@bash scripts/run-tests.sh
 
-bench: install  ## benchmarks, one JSON line each
+bench: install  ## benchmarks, one JSON line each (installs wrk for the HTTP one)
+	@bash scripts/ensure-wrk.sh
 	$(BIN)/python bench/run.py
 
 clean:

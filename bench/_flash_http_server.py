@@ -2,7 +2,7 @@
 bench-only view (the reference) mounted in the same app, so both legs pass through the same
 server, middleware and database. Started in its own process; never part of the product.
 
-Usage: python bench/_flash_http_server.py PORT WORKERS THREADS   (DATABASE_URL etc. in the environment)
+Usage: python bench/_flash_http_server.py PORT WORKERS   (DATABASE_URL etc. in the environment)
 """
 
 from __future__ import annotations
@@ -61,5 +61,5 @@ def reference(request: HttpRequest) -> JsonResponse:
 urls.urlpatterns.append(path("bench/reference-flash", reference))
 
 if __name__ == "__main__":
-    port, workers, threads = (int(arg) for arg in sys.argv[1:4])
-    serve(application, host="127.0.0.1", port=port, workers=workers, threads=threads, quiet=True)
+    port, workers = int(sys.argv[1]), int(sys.argv[2])
+    serve(application, host="127.0.0.1", port=port, workers=workers, quiet=True)

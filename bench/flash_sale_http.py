@@ -1,10 +1,15 @@
 """Flash sale over HTTP: the member order endpoint (``POST /api/member/orders``, a flash-sale
-purchase through the actions layer) served as ``shequn serve --workers 2 --threads 8`` serves it
-(``shequn.server``: gunicorn, two gthread workers), hit by 32 keep-alive connections from wrk in a
-second process on loopback; then, in the same run, server and database, a minimal Django view
+purchase through the actions layer) served as ``shequn serve --workers 3`` serves it
+(``shequn.server``: gunicorn, three sync workers), hit by 32 connections from wrk in a second
+process on loopback; then, in the same run, server and database, a minimal Django view
 doing the reference transaction (order INSERT + guarded stock UPDATE) under the same server.
-Every attempt is sent exactly once (``_flash_http_load.lua``). One JSON line: orders/s and p99
-of both, and their ratio.
+Every attempt is sent exactly once (``_flash_http_load.lua``).
+
+This machine's speed drifts by ±15% within a minute (shared cores), so the two legs are run
+in ROUNDS rounds, each on a fresh sale and a fresh reference table, in alternating order
+(endpoint first, then reference first, …). One JSON line: the median of each leg's orders/s
+and p99 over the rounds, and the median of the rounds' ratios (each round's two legs ran
+back to back); every round's figures go to stderr.
 
 wrk comes from Debian's packages (``make bench`` installs it).
 
@@ -18,6 +23,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,8 +39,8 @@ PG_DB = "shequn_bench_flash_http"
 UNITS = 5_000
 ATTEMPTS = 10_000
 CONNECTIONS = 32
-SERVER_WORKERS = int(os.environ.get("XW", "2"))
-SERVER_THREADS = int(os.environ.get("XT", "8"))
+ROUNDS = 3
+SERVER_WORKERS = 3  # processes: the cores plus one
 
 
 def free_port() -> int:
@@ -54,16 +60,17 @@ def wait_for(port: int, timeout_s: float = 60) -> None:
     raise RuntimeError(f"the server did not answer on port {port}")
 
 
-def build_sale_and_requests(folder: Path) -> dict[str, Any]:
-    """The sale, the reference's table, and one requests file per leg: a distinct member and
-    idempotency key per attempt, the same members in both legs."""
+def build_sale_and_requests(folder: Path, round_: int) -> dict[str, Any]:
+    """A fresh sale (its own chain, SKU and members), the reference's table emptied and
+    restocked, and one requests file per leg: a distinct member and idempotency key per
+    attempt, the same members in both legs."""
     import flash_sale as fs
     from django.db import connection
 
     from shequn.groups.codes import sign_member
 
     fs.UNITS, fs.ATTEMPTS = UNITS, ATTEMPTS
-    world = fs.build_sale(CONNECTIONS)
+    world = fs.build_sale(1000 + round_)
     with connection.cursor() as cursor:
         for statement in fs.REFERENCE_DDL:
             cursor.execute(statement)
@@ -101,6 +108,23 @@ def load(port: int, requests: Path, path: str) -> dict[str, Any]:
     raise RuntimeError(f"wrk printed no result: {result.stdout} {result.stderr}")
 
 
+def run_round(port: int, folder: Path, round_: int) -> dict[str, Any]:
+    """Both legs on a fresh sale, the endpoint first in even rounds; its oversell check."""
+    import flash_sale as fs
+    from django.db import connections
+
+    world = build_sale_and_requests(folder, round_)
+    connections.close_all()
+    legs = [("actions", "/api/member/orders"), ("reference", "/bench/reference-flash")]
+    found: dict[str, Any] = {}
+    for leg, path in legs if round_ % 2 == 0 else legs[::-1]:
+        found[leg] = load(port, folder / f"{leg}.txt", path)
+        log(f"[postgresql] round {round_ + 1}, {leg}: {found[leg]}")
+    found["oversold"] = fs.oversold_actions(world)
+    found["ratio"] = found["actions"]["per_s"] / found["reference"]["per_s"]
+    return found
+
+
 def main() -> int:
     if not postgres_answers("flash_sale_http", "skipping (PostgreSQL only)"):
         return 0
@@ -118,54 +142,55 @@ def main() -> int:
     os.chdir(ROOT)
     import django
     from django.core.management import call_command
-    from django.db import connections
 
     django.setup()
     call_command("migrate", verbosity=0)
     port = free_port()
     folder = Path(tempfile.mkdtemp(prefix="shequn-flash-http-"))
-    world = build_sale_and_requests(folder)
-    connections.close_all()
     server_command = [
         sys.executable, str(BENCH / "_flash_http_server.py"),
-        str(port), str(SERVER_WORKERS), str(SERVER_THREADS),
+        str(port), str(SERVER_WORKERS),
     ]  # fmt: skip
     server = subprocess.Popen(server_command, env=env, cwd=ROOT)  # noqa: S603
     try:
         wait_for(port)
         log(
-            f"[postgresql] flash sale over HTTP: {UNITS} units, {ATTEMPTS} attempts, wrk with"
-            f" {CONNECTIONS} connections; gunicorn {SERVER_WORKERS} × {SERVER_THREADS} threads"
+            f"[postgresql] flash sale over HTTP: {ROUNDS} rounds of {UNITS} units and {ATTEMPTS}"
+            f" attempts, wrk with {CONNECTIONS} connections;"
+            f" gunicorn, {SERVER_WORKERS} sync workers"
         )
-        actions = load(port, folder / "actions.txt", "/api/member/orders")
-        log(f"[postgresql] endpoint:  {actions}")
-        reference = load(port, folder / "reference.txt", "/bench/reference-flash")
-        log(f"[postgresql] reference: {reference}")
+        rounds = [run_round(port, folder, round_) for round_ in range(ROUNDS)]
     finally:
         server.terminate()
         server.wait(timeout=30)
         shutil.rmtree(folder)
-    import flash_sale as fs
 
-    oversold = fs.oversold_actions(world)
+    def median(values: list[float]) -> float:
+        return float(statistics.median(values))
+
     line = {
         "bench": "flash_sale_http",
         "db": "postgresql",
         "connections": CONNECTIONS,
         "server_workers": SERVER_WORKERS,
-        "server_threads": SERVER_THREADS,
         "units": UNITS,
         "attempts": ATTEMPTS,
-        "orders_per_s": round(actions["per_s"], 1),
-        "reference_orders_per_s": round(reference["per_s"], 1),
-        "ratio": round(actions["per_s"] / reference["per_s"], 3),
-        "oversold": oversold,
-        "p99_ms": round(actions["p99_ms"], 2),
-        "reference_p99_ms": round(reference["p99_ms"], 2),
+        "rounds": ROUNDS,
+        "orders_per_s": round(median([r["actions"]["per_s"] for r in rounds]), 1),
+        "reference_orders_per_s": round(median([r["reference"]["per_s"] for r in rounds]), 1),
+        "ratio": round(median([r["ratio"] for r in rounds]), 3),
+        "oversold": sum(r["oversold"] for r in rounds),
+        "p99_ms": round(median([r["actions"]["p99_ms"] for r in rounds]), 2),
+        "reference_p99_ms": round(median([r["reference"]["p99_ms"] for r in rounds]), 2),
+        "ratio_by_round": [round(r["ratio"], 3) for r in rounds],
+        "p99_ms_by_round": [round(r["actions"]["p99_ms"], 1) for r in rounds],
     }
     print(json.dumps(line), flush=True)
-    if oversold or actions["outcomes"].get("placed") != UNITS:
-        log(f"flash_sale_http: FAILED: {line}, outcomes {actions['outcomes']}")
+    short = [
+        r["actions"]["outcomes"] for r in rounds if r["actions"]["outcomes"].get("placed") != UNITS
+    ]
+    if line["oversold"] or short:
+        log(f"flash_sale_http: FAILED: {line}, outcomes {short}")
         return 1
     return 0
 

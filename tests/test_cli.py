@@ -148,3 +148,80 @@ def test_production_refuses_a_missing_secret(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+def _children(pid: int) -> list[int]:
+    found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in found]
+
+
+def test_serve_with_workers_forks_them_and_one_sweeper(tmp_path: Path) -> None:
+    """``--workers 2``: gunicorn's master, two workers and one sweeper process (the sweeps run
+    once per server, not once per worker); it answers; SIGTERM stops all of them."""
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    assert run("migrate", tmp_path=tmp_path).returncode == 0
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
+    }
+    env["SHEQUN_VAR_DIR"] = str(tmp_path / "var")
+    server = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "shequn.cli",
+            "serve",
+            "--workers",
+            "2",
+            "--port",
+            str(port),
+            "--sweep-interval",
+            "0.2",
+        ],  # fmt: skip
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/openapi.json") as reply:  # noqa: S310
+                    assert reply.status == 200
+                    break
+            except OSError:
+                assert server.poll() is None, server.communicate()
+                assert time.monotonic() < deadline, "the server did not answer"
+                time.sleep(0.2)
+        for _ in range(50):  # gunicorn's master forks the workers; when_ready the sweeper
+            children = _children(server.pid)
+            if len(children) == 3:
+                break
+            time.sleep(0.1)
+        assert len(children) == 3, children
+        for _ in range(4):  # served by whichever worker is free
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/openapi.json") as reply:  # noqa: S310
+                assert reply.status == 200
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=60)
+    assert server.returncode == 0, stderr
+    for child in children:
+        assert (
+            not Path(f"/proc/{child}").exists()
+            or "zombie" in Path(f"/proc/{child}/status").read_text()
+        )
+
+
+def test_serve_refuses_zero_workers(tmp_path: Path) -> None:
+    result = run("serve", "--workers", "0", tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "--workers" in result.stderr
+    assert result.stderr.strip().count("\n") == 0

@@ -1,7 +1,7 @@
 """`shequn`: the one command-line entry point.
 
     shequn demo            set up var/, load the demo chain, serve it
-    shequn serve           serve the platform (waitress, threads)
+    shequn serve           serve the platform (waitress; gunicorn with --workers N)
     shequn migrate         apply database migrations
     shequn sweep           act on due deadlines once (unpaid orders past their deadline)
     shequn settle          settle sharers' commissions for a batch: withdraw and pay out
@@ -183,19 +183,24 @@ def _start_payment_simulator(host: str, port: int, simulator_port: int) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from waitress import serve
-
-    from shequn.sweeper import start_sweeper_thread
+    from shequn.server import serve
     from shequn.wsgi import application
 
     host, port = args.host, args.port
+    if args.workers < 1 or args.threads < 1:
+        return _fail("--workers 和 --threads 须为正整数")
     if args.simulate_payments:
         _start_payment_simulator(host, port, args.simulator_port)
-    if args.sweep_interval > 0:
-        start_sweeper_thread(args.sweep_interval)
-
-    print(f"正在 http://{host}:{port}/ 提供服务 (Ctrl+C 退出)", flush=True)
-    serve(application, host=host, port=port, threads=args.threads, ident="shequn")
+    how = f"{args.workers} 个进程" if args.workers > 1 else f"1 个进程, {args.threads} 个线程"
+    print(f"正在 http://{host}:{port}/ 提供服务 ({how}; Ctrl+C 退出)", flush=True)
+    serve(
+        application,
+        host=host,
+        port=port,
+        workers=args.workers,
+        threads=args.threads,
+        sweep_interval_s=args.sweep_interval,
+    )
     return 0
 
 
@@ -412,7 +417,14 @@ def build_parser() -> argparse.ArgumentParser:
     def server_args(p: argparse.ArgumentParser, *, simulate: bool) -> None:
         p.add_argument("--host", default=DEFAULT_HOST, help=f"监听地址 (默认 {DEFAULT_HOST})")
         p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"端口 (默认 {DEFAULT_PORT})")
-        p.add_argument("--threads", type=int, default=8, help="工作线程数 (默认 8)")
+        p.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            help="进程数 (默认 1)。大于 1 时用 gunicorn 多进程, 每个进程一次处理一个请求, "
+            "建议 CPU 核数+1, 并在前面放 nginx 等反向代理",
+        )
+        p.add_argument("--threads", type=int, default=8, help="单进程时的工作线程数 (默认 8)")
         p.add_argument(
             "--sweep-interval",
             type=float,
@@ -447,7 +459,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser(
-        "serve", help="启动 Web 服务 (后台、API、入群页)", description="用 waitress 提供服务。"
+        "serve",
+        help="启动 Web 服务 (后台、API、入群页)",
+        description="单进程用 waitress (多线程); --workers 大于 1 时用 gunicorn 多进程, "
+        "到期处理只在一个单独的进程里运行。",
     )
     server_args(p, simulate=False)
     p.set_defaults(func=cmd_serve)

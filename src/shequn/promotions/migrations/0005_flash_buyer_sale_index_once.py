@@ -5,15 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('promotions', '0004_weekly_calendar'),
+        ("promotions", "0004_weekly_calendar"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='flashsalebuyer',
-            name='sale',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='buyers', to='promotions.flashsale'),
+            model_name="flashsalebuyer",
+            name="sale",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="buyers",
+                to="promotions.flashsale",
+            ),
         ),
     ]
