@@ -1,4 +1,5 @@
--- The load of bench/flash_sale_http.py, run by wrk (one thread, N keep-alive connections):
+-- The load of bench/flash_sale_http.py, run by wrk (one thread, N connections; wrk reconnects
+-- when the server closes one, as gunicorn's sync workers do after each response):
 -- each attempt listed in the requests file is POSTed exactly once, then wrk stops.
 -- Requests file: one attempt per line, "TOKEN<TAB>JSON body" (TOKEN empty for the reference).
 -- Usage: wrk -t1 -cN -d600s -s _flash_http_load.lua URL -- REQUESTS_FILE PATH

@@ -27,19 +27,23 @@ SUBCOMMANDS = [
 ]
 
 
-def run(
-    *args: str, tmp_path: Path, extra_env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """The command's environment: its own SQLite file under ``tmp_path``, default settings."""
     env = {
         k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
     }
     env["SHEQUN_VAR_DIR"] = str(tmp_path / "var")
-    env.update(extra_env or {})
+    return env
+
+
+def run(
+    *args: str, tmp_path: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "shequn.cli", *args],
         capture_output=True,
         text=True,
-        env=env,
+        env={**cli_env(tmp_path), **(extra_env or {})},
         timeout=300,
         check=False,
     )
@@ -167,10 +171,6 @@ def test_serve_with_workers_forks_them_and_one_sweeper(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {
-        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
-    }
-    env["SHEQUN_VAR_DIR"] = str(tmp_path / "var")
     server = subprocess.Popen(  # noqa: S603
         [
             sys.executable,
@@ -184,7 +184,7 @@ def test_serve_with_workers_forks_them_and_one_sweeper(tmp_path: Path) -> None:
             "--sweep-interval",
             "0.2",
         ],  # fmt: skip
-        env=env,
+        env=cli_env(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
