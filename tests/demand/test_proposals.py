@@ -216,6 +216,12 @@ def test_only_members_of_the_source_groups_pre_order_within_their_limit(
     with pytest.raises(DomainError) as closed:
         preorder(proposal, c2b["people"][1], 1)
     assert closed.value.code == "proposal_closed"
+    # a retry that comes back after the deadline still gets its order, not "closed"
+    assert preorder(proposal, alice, 2).pk == order.pk
+    with pytest.raises(DomainError) as reused:  # the same key for another quantity
+        preorder(proposal, alice, 1, key=f"p{alice.pk}-2")
+    assert reused.value.code == "idempotency_key_reused"
+    assert Order.objects.count() == 1
 
 
 def test_reached_makes_the_product_the_orders_and_one_production_order(

@@ -260,6 +260,9 @@ def place_preorder(
     member is in. The member's limit is a guarded upsert; the order waits for the deposit."""
     if proposal.chain_id != member.chain_id:
         raise NotFound("提案不存在")
+    retried = _retried_preorder(member, proposal, quantity, idempotency_key)
+    if retried is not None:  # answered with its order, also once the proposal has closed
+        return retried
     now = timeutil.now()
     if proposal.status != ProposalStatus.OPEN or proposal.sku_id is None:
         raise RuleViolation(
@@ -310,6 +313,20 @@ def place_preorder(
         hold=hold,
         sharer=sharer,
     )
+
+
+def _retried_preorder(
+    member: Member, proposal: Proposal, quantity: int, idempotency_key: str
+) -> PlacedOrder | None:
+    """The order this member's key already placed for the same pre-order, if any: a retry
+    that arrives after the deadline (a phone back online) still learns its order was taken,
+    instead of "预订已截止". A key used for anything else is refused as reused."""
+    prior = Order.objects.filter(member=member, idempotency_key=idempotency_key).order_by().first()
+    if prior is None:
+        return None
+    if not PreOrder.objects.filter(order=prior, proposal=proposal, quantity=quantity).exists():
+        raise Conflict("该请求编号已用于另一笔订单, 请勿重复使用", code="idempotency_key_reused")
+    return PlacedOrder(order=prior, created=False)
 
 
 # --- the deadline sweep --------------------------------------------------------------------------
