@@ -122,6 +122,9 @@ def _serve_gunicorn(
                 "loglevel": "warning" if quiet else "info",
                 "accesslog": None,
                 "proc_name": "shequn",
+                # gunicorn 24+ opens a control socket at ~/.gunicorn/gunicorn.ctl by default:
+                # one path for every server of the user, and nothing here uses it.
+                "control_socket_disable": True,
                 "when_ready": when_ready,
                 "on_exit": on_exit,
             }
