@@ -40,7 +40,7 @@ UNITS = 5_000
 ATTEMPTS = 10_000
 CONNECTIONS = 32
 ROUNDS = 3
-SERVER_WORKERS = 3  # processes: the cores plus one
+SERVER_WORKERS = (os.cpu_count() or 2) + 1  # processes: the cores plus one (3 here)
 
 
 def free_port() -> int:
