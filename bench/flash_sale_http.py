@@ -1,7 +1,7 @@
 """Flash sale over HTTP: the member order endpoint (``POST /api/member/orders``, a flash-sale
-purchase through the actions layer) served as ``shequn serve --workers 3`` serves it
-(``shequn.server``: gunicorn, three sync workers), hit by 32 connections from wrk in a second
-process on loopback; then, in the same run, server and database, a minimal Django view
+purchase through the actions layer) served as ``shequn serve --workers N`` serves it
+(``shequn.server``: gunicorn with N sync workers, the cores plus one: 3 here), hit by 32
+connections from wrk in a second process on loopback; then, in the same run, server and database, a minimal Django view
 doing the reference transaction (order INSERT + guarded stock UPDATE) under the same server.
 Every attempt is sent exactly once (``_flash_http_load.lua``).
 
