@@ -17,6 +17,13 @@ from typing import Any
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 
 
+def median(values: list[float]) -> float:
+    """The middle of a benchmark's rounds (the machine drifts; one round can be an outlier)."""
+    import statistics
+
+    return float(statistics.median(values))
+
+
 def postgres_answers(bench: str, skipping: str) -> bool:
     """Whether a PostgreSQL server listens on loopback; if not, say what is skipped."""
     import socket

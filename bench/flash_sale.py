@@ -23,13 +23,21 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import statistics
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from _common import PG_SERVER, Run, log, phone, postgres_answers, recreate_database, run_threads
+from _common import (
+    PG_SERVER,
+    Run,
+    log,
+    median,
+    phone,
+    postgres_answers,
+    recreate_database,
+    run_threads,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_DB = "shequn_bench_flash"
@@ -298,10 +306,6 @@ def spawn_sqlite_leg() -> int:
     )
     command = [sys.executable, str(Path(__file__).resolve()), "--sqlite"]
     return subprocess.run(command, env=env, cwd=ROOT, check=False).returncode  # noqa: S603
-
-
-def median(values: list[float]) -> float:
-    return float(statistics.median(values))
 
 
 def run_round(workers: int, round_: int) -> dict[str, Any]:

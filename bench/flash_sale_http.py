@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import log, postgres_answers, recreate_database
+from _common import log, median, postgres_answers, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
@@ -164,9 +163,6 @@ def main() -> int:
         server.terminate()
         server.wait(timeout=30)
         shutil.rmtree(folder)
-
-    def median(values: list[float]) -> float:
-        return float(statistics.median(values))
 
     line = {
         "bench": "flash_sale_http",

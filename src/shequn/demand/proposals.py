@@ -33,7 +33,7 @@ from shequn.core.sweeps import drain
 from shequn.core.validation import MAX_PRICE_FEN, clean_count, clean_fen, clean_text
 from shequn.groups.models import CustomerGroup, GroupStatus
 from shequn.members.models import Member
-from shequn.orders.actions import PlacedOrder, place_preorder_order, refund_whole_order
+from shequn.orders.actions import PlacedOrder, key_reused, place_preorder_order, refund_whole_order
 from shequn.orders.models import Order, OrderStatus
 from shequn.org.models import Staff
 from shequn.org.roles import Perm, Role
@@ -325,7 +325,7 @@ def _retried_preorder(
     if prior is None:
         return None
     if not PreOrder.objects.filter(order=prior, proposal=proposal, quantity=quantity).exists():
-        raise Conflict("该请求编号已用于另一笔订单, 请勿重复使用", code="idempotency_key_reused")
+        raise key_reused()
     return PlacedOrder(order=prior, created=False)
 
 

@@ -191,12 +191,17 @@ def _new_number(now: datetime) -> str:
     return timeutil.to_local(now).strftime("%y%m%d") + f"{secrets.randbelow(10**16):016d}"
 
 
+def key_reused() -> Conflict:
+    """The refusal for an idempotency key already used by a different request."""
+    return Conflict("该请求编号已用于另一笔订单, 请勿重复使用", code="idempotency_key_reused")
+
+
 def _existing(member: Member, key: str, fingerprint: str) -> PlacedOrder | None:
     order = Order.objects.filter(member=member, idempotency_key=key).order_by().first()
     if order is None:
         return None
     if order.request_fingerprint != fingerprint:
-        raise Conflict("该请求编号已用于另一笔订单, 请勿重复使用", code="idempotency_key_reused")
+        raise key_reused()
     return PlacedOrder(order=order, created=False)
 
 

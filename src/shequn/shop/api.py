@@ -198,7 +198,10 @@ class EarningsOut(Schema):
 
 @member_router.get("/earnings", response=EarningsOut, summary="推客收益(冻结/可提现/提现中/已提现)")
 def member_earnings(request: HttpRequest) -> dict[str, object]:
-    member = member_of(request)
+    return _earnings_of(member_of(request))
+
+
+def _earnings_of(member: Member) -> dict[str, object]:
     sharer = Sharer.objects.filter(member=member).first()
     found = earnings(member)
     return {
@@ -219,9 +222,8 @@ class WithdrawalIn(Schema):
 @member_router.post("/withdrawals", response={201: EarningsOut}, summary="推客申请提现")
 def member_withdraw(request: HttpRequest, payload: WithdrawalIn) -> Status[dict[str, object]]:
     """同一 request_key 重试不会重复提现; 金额不能低于最低提现额, 也不能超过可提现余额。"""
+    member = member_of(request)
     request_withdrawal(
-        member=member_of(request),
-        amount_fen=payload.amount_fen,
-        request_key=payload.request_key,
+        member=member, amount_fen=payload.amount_fen, request_key=payload.request_key
     )
-    return Status(201, member_earnings(request))
+    return Status(201, _earnings_of(member))

@@ -20,16 +20,10 @@ from django.db.backends.postgresql import base
 
 class DatabaseWrapper(base.DatabaseWrapper):
     def close_if_health_check_failed(self) -> None:
-        if (
-            self.pool
-            or self.connection is None
-            or not self.health_check_enabled  # type: ignore[attr-defined]  # not in the stubs
-            or self.health_check_done
-        ):
+        if self.connection is not None and not self.health_check_done and self._quiet():
+            self.health_check_done: bool = True  # nothing to read: usable, and no round trip
             return
-        if not self._quiet() and not self.is_usable():
-            self.close()
-        self.health_check_done: bool = True
+        super().close_if_health_check_failed()  # Django's own check: SELECT 1
 
     def _quiet(self) -> bool:
         """Open as far as psycopg knows, and the server has sent nothing since our last reply."""
