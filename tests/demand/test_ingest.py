@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from django.db import IntegrityError, connection
+from django.db.models import ProtectedError
 
 from shequn.demand.actions import classify_pending
 from shequn.demand.ingest import BadRecord, import_messages, read_csv, read_jsonl
@@ -252,3 +253,17 @@ def test_a_batch_the_database_refuses_stops_the_import_and_reaches_the_caller() 
     assert "boom" not in stored
     assert not stored & set(keys[100:150])  # the refused batch: none of it
     assert set(keys[:100]) <= stored  # the two before it: all of it
+
+
+@pytest.mark.django_db
+def test_what_messages_name_cannot_be_deleted_through_the_orm(chain: Chain) -> None:
+    """The database checks none of a message's references (see ``Message``); ``PROTECT`` still
+    refuses deleting the group, member or staff account a stored message names."""
+    world = wecom_world(chain)
+    with (FIXTURES / "wecom_archive.jsonl").open(encoding="utf-8") as stream:
+        import_messages(chain.hq, read_jsonl(stream))
+    for named in (world["group"], world["member"], chain.operator_a.user):
+        with pytest.raises(ProtectedError) as refused:
+            named.delete()
+        assert any(isinstance(row, Message) for row in refused.value.protected_objects)
+    assert Message.objects.count() == 7

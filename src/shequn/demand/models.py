@@ -38,22 +38,37 @@ class MessageLabel(models.TextChoices):
 
 class Message(models.Model):
     """One group message. The table takes a chain's whole chat history (the importer's target is
-    50,000 rows a second), so it carries only the indexes reads use and the foreign keys that
-    guard something: ``chain`` is the group's chain copied for the classifier's catalog, not a
-    second source of truth, so the database does not check it row by row (Django still protects
-    it on delete); ``group`` and ``sender_staff`` need no index of their own (``group, sent_at``
-    serves the group's reads; staff are never deleted, only deactivated)."""
+    50,000 rows a second), so it carries only the indexes reads use, and the database checks
+    none of its references row by row. Each check is a trigger call and a parent-row lock per
+    message, and the group and member checks were ~40 % of the insert's time
+    (``bench/demand.py``), guarding against something the platform never does:
+    - every reference is looked up in the chain's own rows by the same import (``ingest``);
+    - groups, members and staff are never deleted (a group is archived, a member leaves, staff
+      are deactivated), and an ORM delete is still refused by ``PROTECT``
+      (``tests/demand/test_models.py``).
+    ``chain`` is the group's chain copied for the classifier's catalog, not a second source of
+    truth. ``group`` and ``sender_staff`` need no index of their own (``group, sent_at`` serves
+    the group's reads and its ``PROTECT`` check)."""
 
     chain = models.ForeignKey(
         OrgNode, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
     )
     group = models.ForeignKey(
-        CustomerGroup, on_delete=models.PROTECT, related_name="messages", db_index=False
+        CustomerGroup,
+        on_delete=models.PROTECT,
+        related_name="messages",
+        db_constraint=False,
+        db_index=False,
     )
     platform = models.CharField(max_length=16)  # wecom, import, webhook
     platform_msg_id = models.CharField(max_length=128)
     sender_member = models.ForeignKey(
-        Member, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Member,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
     )
     sender_staff = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -61,6 +76,7 @@ class Message(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_constraint=False,
         db_index=False,
     )
     sender_ref = models.CharField(max_length=64, blank=True)  # the platform's id of the sender
