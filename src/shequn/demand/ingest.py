@@ -174,16 +174,25 @@ def _time(value: Any) -> int:
     return epoch_us(moment)
 
 
+_new_tuple = tuple.__new__  # a NamedTuple built without its Python-level __new__: ~25 % cheaper
+
+
 def _wecom(line: int, record: dict[str, Any]) -> Incoming:
-    """A decrypted WeCom chat-archive record."""
-    msg_id = _text(record.get("msgid"), "msgid")
-    if record.get("action") == "switch" or not record.get("roomid"):
+    """A decrypted WeCom chat-archive record (200,000 a file: written for speed)."""
+    get = record.get
+    msg_id = _text(get("msgid"), "msgid")
+    room = get("roomid")
+    if not room or get("action") == "switch":
         raise _NotGroup
-    kind = str(record.get("msgtype") or "")
-    raw_body = record.get(kind)
-    body: dict[str, Any] = raw_body if isinstance(raw_body, dict) else {}
+    kind = get("msgtype")
+    if type(kind) is not str:
+        kind = str(kind or "")
+    raw_body = get(kind)
+    body: dict[str, Any] = raw_body if type(raw_body) is dict else {}
     if kind == "text":
-        content = str(body.get("content", ""))
+        content = body.get("content", "")
+        if type(content) is not str:
+            content = str(content)
     elif kind == "link":
         content = " ".join(str(body.get(k, "")) for k in ("title", "description", "link_url"))
     elif kind in ("redpacket", "external_redpacket"):
@@ -192,18 +201,24 @@ def _wecom(line: int, record: dict[str, Any]) -> Incoming:
         content = str(body.get("md5sum", ""))
     else:
         content = ""
-    if record.get("action") == "recall":
+    if get("action") == "recall":
         kind, content = "revoke", ""
-    return Incoming(  # positional: a third cheaper than by keyword, 200,000 times a file
-        line,
-        "wecom",
-        msg_id,
-        _text(record.get("roomid"), "roomid"),
-        None,
-        str(record.get("from") or "")[:64],
-        _time(record.get("msgtime")),
-        WECOM_TYPES.get(kind, MessageType.OTHER),
-        content.strip()[:MAX_CONTENT],
+    sender = get("from") or ""
+    if type(sender) is not str:
+        sender = str(sender)
+    return _new_tuple(
+        Incoming,
+        (
+            line,
+            "wecom",
+            msg_id,
+            _text(room, "roomid"),
+            None,
+            sender[:64],
+            _time(get("msgtime")),
+            WECOM_TYPES.get(kind, MessageType.OTHER),
+            content.strip()[:MAX_CONTENT],
+        ),
     )
 
 
@@ -250,6 +265,15 @@ def _storable(incoming: Incoming) -> Incoming:
     return incoming
 
 
+def _nul_free(incoming: Incoming) -> Incoming:
+    """``_storable`` for text orjson decoded, which holds no lone surrogate (orjson refuses
+    one): only NUL is left to look for, ~3× cheaper than the pattern."""
+    _, _, msg_id, chat_id, _, sender, _, _, content = incoming
+    if "\x00" in content or "\x00" in msg_id or "\x00" in chat_id or "\x00" in sender:
+        raise _Bad("含有不允许的字符 (NUL)")
+    return incoming
+
+
 def generic_record(line: int, record: dict[str, Any], platform: str) -> Incoming:
     """One generic record (file row or webhook item), ready to store, or ``_Bad``."""
     return _storable(_generic(line, record, platform))
@@ -278,7 +302,7 @@ def read_jsonl(stream: IO[str] | IO[bytes], platform: str = "import") -> Iterato
             if not isinstance(record, dict):
                 raise _Bad("每行须为一个 JSON 对象")
             if "action" in record or "msgtime" in record or "roomid" in record:
-                yield _storable(_wecom(number, record))
+                yield _nul_free(_wecom(number, record))
             else:
                 yield generic_record(number, record, platform)
         except orjson.JSONDecodeError as exc:
@@ -483,30 +507,32 @@ def store_batch(
     ``directory``: the import's lookups so far (``import_messages`` keeps one per import)."""
     directory = directory or Directory(chain)
     directory.learn(batch)
-    senders, chain_id = directory.senders, chain.pk
+    senders, chats, ours, chain_id = directory.senders, directory.chats, directory.ours, chain.pk
     rows: dict[tuple[str, str], Row] = {}
     unknown: list[BadRecord] = []
-    for r in batch:
-        group = directory.group_of(r)
+    for line, platform, msg_id, chat_id, group_id, sender, sent_us, msg_type, content in batch:
+        # ``Directory.group_of``, written out: this loop runs 200,000 times a file
+        group = group_id if group_id is not None and ours.get(group_id) else chats.get(chat_id)
         if group is None:
-            unknown.append(BadRecord(r.line, f"本连锁没有这个群: {r.chat_id or r.group_id}"))
+            unknown.append(BadRecord(line, f"本连锁没有这个群: {chat_id or group_id}"))
             continue
-        key = (r.platform, r.msg_id)
+        key = (platform, msg_id)
         if key in rows:  # the same message twice in one file
             report.duplicates += 1
             continue
-        member, staff = senders.get(r.sender, NOBODY)
-        # a plain tuple in MessageRow's order: built 200,000 times a file
+        member, staff = senders.get(sender, NOBODY)
+        # a plain tuple in MessageRow's order
         rows[key] = (
             chain_id,
             group,
-            *key,
+            platform,
+            msg_id,
             member,
             staff,
-            r.sender,
-            r.sent_us,
-            r.msg_type,
-            r.content,
+            sender,
+            sent_us,
+            msg_type,
+            content,
         )
     inserted = store_rows(list(rows.values()))
     report.bad.extend(unknown)

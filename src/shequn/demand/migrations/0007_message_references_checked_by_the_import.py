@@ -6,28 +6,48 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('demand', '0006_message_lean_indexes'),
-        ('groups', '0004_wecom_group_changes'),
-        ('members', '0002_login_code'),
+        ("demand", "0006_message_lean_indexes"),
+        ("groups", "0004_wecom_group_changes"),
+        ("members", "0002_login_code"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='message',
-            name='group',
-            field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='messages', to='groups.customergroup'),
+            model_name="message",
+            name="group",
+            field=models.ForeignKey(
+                db_constraint=False,
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="messages",
+                to="groups.customergroup",
+            ),
         ),
         migrations.AlterField(
-            model_name='message',
-            name='sender_member',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='members.member'),
+            model_name="message",
+            name="sender_member",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="members.member",
+            ),
         ),
         migrations.AlterField(
-            model_name='message',
-            name='sender_staff',
-            field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="message",
+            name="sender_staff",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
     ]
