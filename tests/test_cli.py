@@ -24,6 +24,9 @@ SUBCOMMANDS = [
     "bootstrap",
     "token",
     "manage",
+    "messages",
+    "demand",
+    "wecom",
 ]
 
 
@@ -123,6 +126,62 @@ def test_seed_demo_then_token(tmp_path: Path) -> None:
     token = run("token", "create", "store01_manager", tmp_path=tmp_path)
     assert token.returncode == 0
     assert token.stdout.startswith("sq_")
+
+
+def test_wecom_resync_reads_the_members_back_with_progress(tmp_path: Path) -> None:
+    """``shequn wecom resync`` against a simulated WeCom on loopback: a customer of the WeCom
+    group who is a known member joins; not configured or an unknown chain: one line, exit 2."""
+    from shequn.integrations.wecom.simulator import SimulatedWeCom, serve_in_thread
+
+    assert run("seed-demo", "--stores", "1", "--members", "30", tmp_path=tmp_path).returncode == 0
+    with sqlite3.connect(tmp_path / "var" / "shequn.sqlite3") as db:
+        (group,) = db.execute("SELECT min(id) FROM groups_customergroup").fetchone()
+        db.execute(
+            "UPDATE groups_customergroup SET external_chat_id = 'wrCLI' WHERE id = ?", [group]
+        )
+        chain, member = db.execute(
+            "SELECT chain_id, id FROM members_member WHERE id NOT IN"
+            " (SELECT member_id FROM groups_groupmembership WHERE group_id = ?) LIMIT 1",
+            [group],
+        ).fetchone()
+        db.execute(
+            "INSERT INTO members_channelidentity (chain_id, member_id, channel, value, created_at)"
+            " VALUES (?, ?, 'wecom_external_userid', 'wmCLI0001', '2026-11-25 00:00:00')",
+            [chain, member],
+        )
+        (code,) = db.execute("SELECT code FROM org_orgnode WHERE id = ?", [chain]).fetchone()
+    assert run("wecom", "resync", "--chain", code, tmp_path=tmp_path).returncode == 2  # no secret
+
+    wecom = SimulatedWeCom(corp_id="wwCLI", secret="s3cret")
+    wecom.create_chat("wrCLI")
+    wecom.add_members("wrCLI", ["wmCLI0001", "wmSomeoneElse"])
+    server = serve_in_thread(wecom)
+    configured = {
+        "WECOM_CORP_ID": "wwCLI",
+        "WECOM_CONTACT_SECRET": "s3cret",
+        "WECOM_API_BASE": f"http://127.0.0.1:{server.server_port}",
+    }
+    try:
+        unknown = run("wecom", "resync", "--chain", "nope", tmp_path=tmp_path, extra_env=configured)
+        assert (unknown.returncode, unknown.stderr.strip().count("\n")) == (2, 0)
+        done = run(
+            "wecom", "resync", "--chain", code, "--group", str(group),
+            tmp_path=tmp_path, extra_env=configured,
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 0, done.stderr
+    assert "入群 1 人" in done.stdout
+    assert "1 人不是本连锁已知会员" in done.stdout
+    assert "同步社群 1 个, 失败 0 个" in done.stdout
+    with sqlite3.connect(tmp_path / "var" / "shequn.sqlite3") as db:
+        joined = db.execute(
+            "SELECT join_channel FROM groups_groupmembership"
+            " WHERE group_id = ? AND member_id = ? AND left_at IS NULL",
+            [group, member],
+        ).fetchall()
+    assert joined == [("wecom",)]
 
 
 def test_production_settings_pass_check_deploy(tmp_path: Path) -> None:

@@ -302,6 +302,46 @@ def cmd_messages_import(args: argparse.Namespace) -> int:
     return 3 if report.bad else 0
 
 
+def cmd_wecom_resync(args: argparse.Namespace) -> int:
+    from shequn.groups.models import CustomerGroup, GroupStatus
+    from shequn.groups.wecom_sync import resync_group_members
+    from shequn.integrations.wecom.client import WeComError, client_from_settings
+    from shequn.org.models import NodeKind, OrgNode
+
+    client = client_from_settings()
+    if client is None:
+        return _fail("未配置企业微信客户联系: 请设置 WECOM_CORP_ID 和 WECOM_CONTACT_SECRET")
+    chain = OrgNode.objects.filter(code=args.chain, kind=NodeKind.HQ).first()
+    if chain is None:
+        return _fail(f"没有代码为 {args.chain} 的连锁")
+    groups = CustomerGroup.objects.filter(
+        store__path__startswith=chain.path, external_chat_id__isnull=False
+    ).exclude(external_chat_id="")
+    if args.group:
+        groups = groups.filter(pk__in=args.group)
+        missing = set(args.group) - set(groups.values_list("pk", flat=True))
+        if missing:
+            listed = ", ".join(map(str, sorted(missing)))
+            return _fail(f"本连锁没有这些已关联企业微信的社群: {listed}")
+    else:
+        groups = groups.filter(status=GroupStatus.ACTIVE)
+    ids = list(groups.order_by("pk").values_list("pk", flat=True))
+    failed = 0
+    progress, update = _progress_printer()
+    with progress:
+        update("同步企业微信群成员", 0, len(ids))
+        for done, group_id in enumerate(ids, start=1):
+            try:
+                outcome = resync_group_members(group_id, client)
+                progress.console.print(f"社群 {group_id}: {outcome}")
+            except WeComError as error:
+                failed += 1
+                progress.console.print(f"社群 {group_id}: {error}")
+            update("同步企业微信群成员", done, len(ids))
+    print(f"同步社群 {len(ids) - failed} 个, 失败 {failed} 个")
+    return 3 if failed else 0
+
+
 def cmd_demand_classify(args: argparse.Namespace) -> int:
     from shequn.demand.jsonl import BadLine, classify_lines
 
@@ -573,6 +613,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--corpus", default=str(CORPUS), help="语料 JSONL (默认项目语料)")
     d.set_defaults(func=cmd_demand_evaluate)
+
+    p = sub.add_parser(
+        "wecom",
+        help="企业微信: 按企业微信的群成员列表全量同步社群成员",
+        description="企业微信的群变更回调可能丢失或乱序; 回调接不上时社群会被标记,"
+        " 由定时任务自动全量同步。此命令立即同步: 已知会员在企业微信群而不在社群的入群,"
+        " 有企业微信身份却已不在企业微信群的退群。",
+    )
+    wecom_sub = p.add_subparsers(dest="wecom_command", metavar="操作", required=True)
+    w = wecom_sub.add_parser(
+        "resync",
+        help="读取企业微信群成员 (groupchat/get) 并同步社群成员, 显示进度",
+        description="需要 WECOM_CORP_ID 和 WECOM_CONTACT_SECRET (客户联系 secret)。"
+        " 不指定 --group 时同步本连锁所有已关联企业微信的活跃社群; 有失败时退出码为 3。",
+    )
+    w.add_argument("--chain", required=True, help="连锁代码 (总部节点的 code)")
+    w.add_argument("--group", type=int, action="append", default=[], help="社群 ID, 可重复")
+    w.set_defaults(func=cmd_wecom_resync)
 
     p = sub.add_parser("token", help="API 令牌", description="管理 API 令牌。")
     token_sub = p.add_subparsers(dest="token_command", metavar="操作", required=True)

@@ -15,6 +15,7 @@ from django.db import close_old_connections
 
 from shequn.demand.actions import classify_pending
 from shequn.demand.proposals import sweep_proposals
+from shequn.groups.wecom_sync import sweep_wecom_resyncs
 from shequn.orders.actions import sweep_expired_orders, sweep_unsubmitted_refunds
 from shequn.promotions.actions import sweep_group_buy_teams
 from shequn.promotions.calendar import materialize_schedules
@@ -31,6 +32,7 @@ SWEEPS: list[tuple[str, Callable[..., int]]] = [
     ("referrals.commission_release", release_due_commissions),
     ("orders.refund_submission", sweep_unsubmitted_refunds),
     ("demand.classify_messages", classify_pending),
+    ("groups.wecom_resync", sweep_wecom_resyncs),
 ]
 
 

@@ -76,6 +76,7 @@ def test_worker_runs_the_sweep_and_a_second_run_finds_nothing(worker: Celery) ->
         "promotions.weekly_calendar": 0,
         "referrals.commission_release": 0,
         "demand.classify_messages": 0,
+        "groups.wecom_resync": 0,
     }
     assert first.get(timeout=120) == {
         **idle,
@@ -105,4 +106,5 @@ def test_embedded_default_runs_tasks_in_process(chain) -> None:  # type: ignore[
         "referrals.commission_release": 0,
         "orders.refund_submission": 0,
         "demand.classify_messages": 0,
+        "groups.wecom_resync": 0,
     }

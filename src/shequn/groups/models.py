@@ -55,6 +55,11 @@ class CustomerGroup(models.Model):
     external_chat_id = models.CharField(
         "企业微信群ID", max_length=64, null=True, blank=True, unique=True
     )
+    # WeCom's member_version of the group as we last applied it: a change callback whose
+    # LastMemVer is another one means a callback was lost or came out of order, and the group
+    # is marked for a full resync (``wecom_sync``), done by the sweep at ``wecom_resync_due_at``.
+    wecom_member_version = models.CharField("企业微信成员版本", max_length=64, blank=True)
+    wecom_resync_due_at = models.DateTimeField("待同步企业微信成员", null=True, blank=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -69,6 +74,13 @@ class CustomerGroup(models.Model):
         ordering = ["store__path", "id"]
         verbose_name = "社群"
         verbose_name_plural = "社群"
+        indexes = [
+            models.Index(
+                fields=["wecom_resync_due_at"],
+                name="group_wecom_resync_due_idx",
+                condition=models.Q(wecom_resync_due_at__isnull=False),
+            )
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(capacity__gte=1, capacity__lte=WECHAT_GROUP_CAP),

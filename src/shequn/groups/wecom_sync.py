@@ -9,18 +9,32 @@ not at all, so each is kept once under its key and applied only where it still m
 - ``update/del_member``: known customers in the group leave it (by themselves, or removed);
 - ``dismiss``: the group is closed (kept, never deleted);
 - ``create`` of a chat we do not know, and people we do not know, are written down for staff.
+
+WeCom's staff say plainly that these callbacks "may be out of order, may be lost", so member
+changes are applied one after another only while they chain: each names the group's member
+version before (``LastMemVer``) and after (``CurMemVer``) it, and we keep the one we last
+applied. A callback that does not follow on marks the group for a full resync instead: the
+sweep (``sweep_wecom_resyncs``, off the callback's request) reads the member list back with
+``groupchat/get`` and makes our stays match it — joins for known customers missing here, leaves
+for members with a WeCom identity who are no longer there. A failed read leaves the mark, and
+the sweep tries again five minutes later.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 import xml.etree.ElementTree as ET  # noqa: S405 - only decrypted, signed callbacks, DOCTYPE refused
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 
+from shequn.core import timeutil
 from shequn.core.audit import record_audit
 from shequn.core.errors import Conflict, RuleViolation
-from shequn.members.models import Member
+from shequn.integrations.wecom.client import WeComClient, WeComError, client_from_settings
+from shequn.members.models import ChannelIdentity, IdentityChannel, Member
 from shequn.members.queries import members_by_wecom_id
 from shequn.org.models import OrgNode
 
@@ -34,6 +48,10 @@ from .models import (
 )
 
 QUIT_REASONS = {"0": "自行退出企业微信群", "1": "被群主或管理员移出企业微信群"}
+RESYNC_LEFT = "企业微信群同步: 已不在群内"
+RESYNC_RETRY = timedelta(minutes=5)
+
+logger = logging.getLogger("shequn.wecom")
 
 
 class BadEvent(ValueError):
@@ -48,7 +66,8 @@ class GroupChange:
     change_type: str
     update_detail: str
     quit_scene: str
-    member_version: str
+    member_version: str  # CurMemVer: the group's member version after this change
+    last_member_version: str  # LastMemVer: before it
     members: tuple[str, ...]
 
     @property
@@ -83,7 +102,8 @@ def parse_change(xml: str) -> GroupChange | None:
         change_type=text("ChangeType")[:20],
         update_detail=text("UpdateDetail")[:20],
         quit_scene=text("QuitScene"),
-        member_version=text("CurMemVer"),
+        member_version=text("CurMemVer")[:64],
+        last_member_version=text("LastMemVer")[:64],
         members=members,
     )
 
@@ -127,6 +147,21 @@ def _apply(chain: OrgNode, group: CustomerGroup, change: GroupChange) -> str:
         return "群已解散, 社群已关闭"
     if change.update_detail not in ("add_member", "del_member"):
         return f"已记录 {change.change_type}/{change.update_detail or '-'}"
+    if change.member_version:  # the callback says where it fits: apply it only if it follows on
+        locked = CustomerGroup.objects.select_for_update().get(pk=group.pk)
+        if locked.wecom_member_version == change.member_version:
+            return "成员版本已是最新, 无需处理"
+        if (
+            locked.wecom_member_version != change.last_member_version
+            or not locked.wecom_member_version
+        ):
+            mark_for_resync(locked.pk)
+            return (
+                f"成员版本不连续 (本地 {locked.wecom_member_version or '无'},"
+                f" 事件前 {change.last_member_version or '无'}): 已安排全量同步"
+            )
+        locked.wecom_member_version = change.member_version
+        locked.save(update_fields=["wecom_member_version"])
     known = members_by_wecom_id(chain.pk, change.members)
     done = 0
     for userid in change.members:
@@ -155,3 +190,107 @@ def _apply(chain: OrgNode, group: CustomerGroup, change: GroupChange) -> str:
     unknown = len(change.members) - len(known)
     verb = "入群" if change.update_detail == "add_member" else "退群"
     return f"{verb} {done} 人" + (f", {unknown} 人不是本连锁已知会员" if unknown else "")
+
+
+def mark_for_resync(group_id: int) -> None:
+    """Due now; a later mark moves the time on, so a resync that read WeCom before this mark
+    does not clear it (``resync_group_members``)."""
+    CustomerGroup.objects.filter(pk=group_id).update(wecom_resync_due_at=timeutil.now())
+
+
+def resync_group_members(group_id: int, client: WeComClient) -> str:
+    """Make the group's stays match WeCom's member list (``groupchat/get``); what was done.
+
+    Only members WeCom can speak for are judged: a customer in the list who is a known member
+    and not in the group joins it; a member of the group who has a WeCom identity and is not in
+    the list leaves it. Members without a WeCom identity (joined by QR code in the mini
+    program, say) are left alone. ``WeComError``: nothing changed."""
+    group = CustomerGroup.objects.select_related("store").get(pk=group_id)
+    if not group.external_chat_id:
+        return "未关联企业微信群"
+    due_at = group.wecom_resync_due_at
+    chat = client.group_chat(group.external_chat_id)  # the network: before any lock
+    chain_id = group.store.chain_id
+    with transaction.atomic():
+        group = CustomerGroup.objects.select_for_update().select_related("store").get(pk=group_id)
+        listed = set(members_by_wecom_id(chain_id, chat.customers).values())
+        staying = dict(
+            GroupMembership.objects.filter(group=group, left_at__isnull=True).values_list(
+                "member_id", "pk"
+            )
+        )
+        with_wecom = set(
+            ChannelIdentity.objects.filter(
+                chain_id=chain_id,
+                channel=IdentityChannel.WECOM_EXTERNAL_USERID,
+                member_id__in=list(staying),
+            ).values_list("member_id", flat=True)
+        )
+        left = 0
+        for stay in GroupMembership.objects.filter(
+            pk__in=[staying[m] for m in with_wecom - listed]
+        ).select_related("group__store"):
+            leave_group(membership=stay, reason=RESYNC_LEFT)
+            left += 1
+        joined = refused = 0
+        for member in Member.objects.filter(pk__in=listed - set(staying)).order_by("pk"):
+            try:
+                join_group(group=group, member=member, channel=JoinChannel.WECOM)
+                joined += 1
+            except (Conflict, RuleViolation):
+                refused += 1  # the group is closed or full here
+        group.wecom_member_version = chat.member_version[:64]
+        group.save(update_fields=["wecom_member_version"])
+        CustomerGroup.objects.filter(pk=group_id, wecom_resync_due_at=due_at).update(
+            wecom_resync_due_at=None
+        )
+        unknown = len(chat.customers) - len(listed)
+        outcome = (
+            f"全量同步: 入群 {joined} 人, 退群 {left} 人"
+            + (f", {unknown} 人不是本连锁已知会员" if unknown else "")
+            + (f", {refused} 人未能入群(群已关闭或已满)" if refused else "")
+        )
+        record_audit(
+            None,
+            "groups.wecom_resynced",
+            target=group,
+            scope_path=group.store.path,
+            details={
+                "chat_id": group.external_chat_id,
+                "member_version": chat.member_version,
+                "joined": joined,
+                "left": left,
+                "unknown": unknown,
+                "refused": refused,
+            },
+        )
+    return outcome
+
+
+def sweep_wecom_resyncs(
+    *, pause_s: float = 0.0, batch: int = 500, client: WeComClient | None = None
+) -> int:
+    """Resync the groups marked due (oldest mark first); how many were resynced. Without a
+    configured client nothing is read and the marks stay."""
+    client = client or client_from_settings()
+    if client is None:
+        return 0
+    now = timeutil.now()
+    due: list[tuple[int, datetime | None]] = list(
+        CustomerGroup.objects.filter(wecom_resync_due_at__lte=now)
+        .order_by("wecom_resync_due_at", "pk")
+        .values_list("pk", "wecom_resync_due_at")[:batch]
+    )
+    done = 0
+    for group_id, due_at in due:
+        try:
+            resync_group_members(group_id, client)
+            done += 1
+        except WeComError as failed:
+            logger.warning("wecom resync of group %s failed: %s", group_id, failed)
+            CustomerGroup.objects.filter(pk=group_id, wecom_resync_due_at=due_at).update(
+                wecom_resync_due_at=timeutil.now() + RESYNC_RETRY
+            )
+        if pause_s:
+            time.sleep(pause_s)
+    return done

@@ -221,12 +221,16 @@ SHEQUN_SMS_BACKEND = os.environ.get("SHEQUN_SMS_BACKEND", "log")
 SHEQUN_MIN_WITHDRAWAL_FEN = env_int("SHEQUN_MIN_WITHDRAWAL_FEN", 1000)
 
 # WeCom (企业微信) callbacks: the corp, the callback's Token and EncodingAESKey, and the chain
-# whose groups they are. Empty: the callback answers 503 (not configured).
+# whose groups they are. Empty: the callback answers 503 (not configured). CONTACT_SECRET (the
+# 客户联系 secret) lets Shequn read a group's members back from WeCom (groupchat/get) when a
+# callback was lost or came out of order; empty: such groups wait, marked, until it is set.
 WECOM = {
     "CORP_ID": os.environ.get("WECOM_CORP_ID", ""),
     "CALLBACK_TOKEN": os.environ.get("WECOM_CALLBACK_TOKEN", ""),
     "CALLBACK_AES_KEY": os.environ.get("WECOM_CALLBACK_AES_KEY", ""),
     "CHAIN_CODE": os.environ.get("WECOM_CHAIN_CODE", ""),
+    "CONTACT_SECRET": os.environ.get("WECOM_CONTACT_SECRET", ""),
+    "API_BASE": os.environ.get("WECOM_API_BASE", "https://qyapi.weixin.qq.com"),
 }
 # The signed group-message webhook (POST /webhooks/demand/messages): the shared HMAC-SHA256
 # secret and the chain whose groups the messages belong to. Empty: it answers 503.

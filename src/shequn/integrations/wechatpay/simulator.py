@@ -28,9 +28,10 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import WSGIServer
+
+from shequn.integrations.loopback import serve_wsgi
 
 from .crypto import PrivateKey, PublicKey, rsa_sign, rsa_verify
 from .notifications import SIGNATURE_TYPE, signed_message
@@ -374,25 +375,13 @@ def _page(start_response: StartResponse, status: str, inner: str) -> list[bytes]
     ]
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-        return None
-
-
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True  # a cashier page and a merchant call may overlap
-
-
 def serve_in_thread(
     gateway: SimulatedGateway, host: str = "127.0.0.1", port: int = 0
 ) -> WSGIServer:
     """Start the gateway on loopback in a daemon thread; ``server.server_port`` tells the port."""
-    server = make_server(
-        host, port, gateway, server_class=_ThreadingServer, handler_class=_QuietHandler
-    )
-    if not gateway.public_base:
+    server = serve_wsgi(gateway, "wechatpay-simulator", host, port)
+    if not gateway.public_base:  # read by a request only after a prepay has named it
         gateway.public_base = f"http://{host}:{server.server_port}"
-    threading.Thread(target=server.serve_forever, name="wechatpay-simulator", daemon=True).start()
     return server
 
 
