@@ -213,6 +213,21 @@ def test_production_refuses_a_missing_secret(tmp_path: Path) -> None:
     assert "SECRET_KEY" in result.stderr
 
 
+def test_production_refuses_a_short_message_webhook_secret(tmp_path: Path) -> None:
+    result = run(
+        "manage",
+        "check",
+        tmp_path=tmp_path,
+        extra_env={
+            "DJANGO_SETTINGS_MODULE": "shequn.settings.production",
+            "SECRET_KEY": "k" * 20 + "Zq9!xP2@vL7#mN4$tR8%wY3^bC6&dF1*",
+            "SHEQUN_MESSAGE_WEBHOOK_SECRET": "too-short",
+        },
+    )
+    assert result.returncode != 0
+    assert "SHEQUN_MESSAGE_WEBHOOK_SECRET" in result.stderr
+
+
 def _children(pid: int) -> list[int]:
     found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     return [int(child) for child in found]

@@ -133,7 +133,7 @@ def test_bad_records_are_named_by_index_and_the_others_stored(hook: dict[str, An
         record(3, time="2026-11-24 09:30"),  # no offset
         {"msgid": "hook-4", "time": 1764000000000},  # no group
         record(5, chat_id="wrSomeoneElsesRoom"),
-        record(6, platform="Not A Platform!"),
+        record(6, platform="import"),  # well formed, but the file importer's: not claimable
         record(7, content="a\u0000b"),
         record(8, group_id="²"),
         record(9, group_id=str(10**30)),
@@ -150,7 +150,7 @@ def test_bad_records_are_named_by_index_and_the_others_stored(hook: dict[str, An
     assert reasons[2].startswith("时间须带时区")
     assert reasons[3] == "缺少 chat_id 或 group_id"
     assert reasons[4] == "本连锁没有这个群: wrSomeoneElsesRoom"
-    assert reasons[5].startswith("platform 须为")
+    assert reasons[5] == "platform 须为以下之一: webhook, wecom"
     assert reasons[6] == "含有不允许的字符 (NUL)"
     assert reasons[7] == "group_id 须为整数"  # "²" is a digit to Python, not a number
     assert reasons[8] == "group_id 须为整数"
@@ -273,6 +273,25 @@ def test_an_unconfigured_webhook_answers_503(
     assert answer.status_code == 503
     assert answer.json() == {"code": "not_configured", "message": "群消息 Webhook 未配置"}
     assert nothing_written()
+
+
+def test_a_short_secret_keeps_the_webhook_off(hook: dict[str, Any], settings: Any) -> None:
+    settings.MESSAGE_WEBHOOK = {**settings.MESSAGE_WEBHOOK, "SECRET": "x" * 31}
+    answer = deliver(body_of(record(1)), secret="x" * 31)
+    assert answer.status_code == 503
+    assert answer.json()["code"] == "weak_secret"
+    assert nothing_written()
+
+
+def test_the_platforms_a_record_may_claim_are_configured(
+    hook: dict[str, Any], settings: Any
+) -> None:
+    settings.MESSAGE_WEBHOOK = {**settings.MESSAGE_WEBHOOK, "PLATFORMS": "bridge-a, Bad Name"}
+    answer = deliver(body_of(record(1, platform="bridge-a"), record(2, platform="wecom")))
+    assert answer.json()["bad"] == [
+        {"index": 1, "reason": "platform 须为以下之一: bridge-a, webhook"}
+    ]
+    assert list(Message.objects.values_list("platform", flat=True)) == ["bridge-a"]
 
 
 def test_only_post_is_allowed(hook: dict[str, Any]) -> None:

@@ -4,7 +4,10 @@ chain's groups delivers messages as they happen instead of exporting files for
 
 Body: ``{"messages": [record, …]}`` with at most 1,000 generic records (``ingest.generic_record``:
 ``msgid``, ``chat_id`` or ``group_id``, ``sender``, ``time``, ``type``, ``content``, and an
-optional ``platform``, default ``webhook``) in at most 1 MiB.
+optional ``platform``, default ``webhook``) in at most 1 MiB. A record may claim only the
+platforms ``MESSAGE_WEBHOOK["PLATFORMS"]`` names (``webhook``, ``wecom``): ``(platform, msgid)``
+is what makes a message one, so a sender free to name any platform could occupy the keys of
+messages a file import has yet to bring.
 
 The signature is the authentication (no session, no CSRF token)::
 
@@ -12,7 +15,7 @@ The signature is the authentication (no session, no CSRF token)::
     X-Shequn-Nonce:     8–64 visible ASCII characters, never used before
     X-Shequn-Signature: hex HMAC-SHA256(secret, f"{timestamp}\\n{nonce}\\n" + raw body bytes)
 
-Answers: 503 not configured, 413 too large, 403 signature / window / nonce refused, 400 not
+Answers: 503 not configured (or a secret shorter than 32 characters), 413 too large, 403 signature / window / nonce refused, 400 not
 readable — none of them changes anything, not even the nonce. 200 stored, with
 ``{"stored", "duplicates", "bad": [{"index", "reason"}]}``: bad records are named by their
 index and skipped, a message already stored (same platform and msgid) adds nothing, so a sender
@@ -54,6 +57,7 @@ WINDOW_S = 300
 NONCE_KEPT = timedelta(seconds=2 * WINDOW_S)
 MAX_BODY = 1024 * 1024
 MAX_MESSAGES = 1000
+MIN_SECRET = 32  # characters: an HMAC key a sender can be trusted to have made at random
 
 TIMESTAMP = re.compile(r"[0-9]{1,12}")
 NONCE = re.compile(r"[\x21-\x7e]{8,64}")
@@ -129,14 +133,19 @@ def parse_messages(body: bytes) -> list[Any]:
     return messages
 
 
-def read_record(index: int, record: Any) -> Incoming | BadRecord:
+def allowed_platforms() -> frozenset[str]:
+    names = str(settings.MESSAGE_WEBHOOK.get("PLATFORMS", "webhook,wecom")).split(",")
+    return frozenset(n.strip() for n in names if PLATFORM_NAME.fullmatch(n.strip())) | {PLATFORM}
+
+
+def read_record(index: int, record: Any, platforms: frozenset[str]) -> Incoming | BadRecord:
     """One generic record, read as the file importer reads it; ``line`` is its index."""
     try:
         if not isinstance(record, dict):
             raise _Bad("每条消息须为一个 JSON 对象")
         platform = record.get("platform", PLATFORM)
-        if not isinstance(platform, str) or not PLATFORM_NAME.fullmatch(platform):
-            raise _Bad("platform 须为 1-16 个小写字母、数字、_ 或 -, 以字母开头")
+        if not isinstance(platform, str) or platform not in platforms:
+            raise _Bad(f"platform 须为以下之一: {', '.join(sorted(platforms))}")
         return generic_record(index, record, platform)
     except _Bad as bad:
         return BadRecord(index, str(bad))
@@ -160,6 +169,10 @@ def message_webhook(request: HttpRequest) -> HttpResponse:
         chain = OrgNode.objects.filter(code=config["CHAIN_CODE"], kind=NodeKind.HQ).first()
     if chain is None:
         return _error(503, "not_configured", "群消息 Webhook 未配置")
+    if len(config["SECRET"]) < MIN_SECRET:
+        return _error(
+            503, "weak_secret", f"群消息 Webhook 的密钥过短 (至少 {MIN_SECRET} 个字符), 未启用"
+        )
     declared = str(request.META.get("CONTENT_LENGTH") or "0")
     try:
         if declared.isdecimal() and int(declared) > MAX_BODY:  # refused before it is read
@@ -178,8 +191,9 @@ def message_webhook(request: HttpRequest) -> HttpResponse:
 
     report = ImportReport(read=len(messages))
     readable: list[Incoming] = []
+    platforms = allowed_platforms()
     for index, record in enumerate(messages):
-        read = read_record(index, record)
+        read = read_record(index, record, platforms)
         if isinstance(read, BadRecord):
             report.bad.append(read)
         else:

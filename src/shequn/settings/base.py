@@ -233,10 +233,14 @@ WECOM = {
     "API_BASE": os.environ.get("WECOM_API_BASE", "https://qyapi.weixin.qq.com"),
 }
 # The signed group-message webhook (POST /webhooks/demand/messages): the shared HMAC-SHA256
-# secret and the chain whose groups the messages belong to. Empty: it answers 503.
+# secret (32+ characters; empty or shorter: it answers 503), the chain whose groups the
+# messages belong to, and the platform names a record may claim: "webhook", and "wecom" for a
+# bridge relaying WeCom messages under their archive msgids (a later archive import then finds
+# them already stored).
 MESSAGE_WEBHOOK = {
     "SECRET": os.environ.get("SHEQUN_MESSAGE_WEBHOOK_SECRET", ""),
     "CHAIN_CODE": os.environ.get("SHEQUN_MESSAGE_WEBHOOK_CHAIN_CODE", ""),
+    "PLATFORMS": os.environ.get("SHEQUN_MESSAGE_WEBHOOK_PLATFORMS", "webhook,wecom"),
 }
 SHEQUN_PUBLIC_URL = os.environ.get("SHEQUN_PUBLIC_URL", "http://127.0.0.1:8000")
 

@@ -3,10 +3,12 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import SECRET_KEY, env_bool, env_int
+from .base import MESSAGE_WEBHOOK, SECRET_KEY, env_bool, env_int
 
 if len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("SECRET_KEY must be set to a random string of 50+ characters")
+if 0 < len(MESSAGE_WEBHOOK["SECRET"]) < 32:  # the webhook would refuse every delivery (503)
+    raise ImproperlyConfigured("SHEQUN_MESSAGE_WEBHOOK_SECRET must be 32+ random characters")
 
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
