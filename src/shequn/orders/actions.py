@@ -205,6 +205,17 @@ def _existing(member: Member, key: str, fingerprint: str) -> PlacedOrder | None:
     return PlacedOrder(order=order, created=False)
 
 
+def _replay_or_raise(
+    conflict: IntegrityError, member: Member, key: str, fingerprint: str
+) -> PlacedOrder:
+    """After an insert refused as a duplicate: a concurrent request with the same key won it,
+    and its order is the answer; anything else is the error it was."""
+    replay = _existing(member, key, fingerprint)
+    if replay is None:
+        raise conflict
+    return replay
+
+
 def _sellable(member: Member, store: OrgNode, quantities: dict[int, int]) -> dict[int, SellableSku]:
     """What the store can sell of the request, or the precise reason it cannot."""
     skus = sellable_skus(store_id=store.pk, chain_id=member.chain_id, quantities=quantities)
@@ -439,12 +450,8 @@ def place_order(
             for sku, quantity, _ in [] if alone else priced:
                 if not reserve_stock(store_id=store.pk, sku_id=sku.sku_id, quantity=quantity):
                     raise OutOfStock(f"「{sku}」库存不足", details={"sku_id": sku.sku_id})
-    except IntegrityError:
-        # A concurrent request with the same key won the insert; answer with its order.
-        replay = _existing(member, idempotency_key, fingerprint)
-        if replay is None:
-            raise
-        return replay
+    except IntegrityError as conflict:
+        return _replay_or_raise(conflict, member, idempotency_key, fingerprint)
     return PlacedOrder(order=order, created=True)
 
 
@@ -521,11 +528,8 @@ def place_preorder_order(
                     "preorder": True,
                 },
             )
-    except IntegrityError:  # a concurrent request with the same key won the insert
-        replay = _existing(member, idempotency_key, fingerprint)
-        if replay is None:
-            raise
-        return replay
+    except IntegrityError as conflict:
+        return _replay_or_raise(conflict, member, idempotency_key, fingerprint)
     return PlacedOrder(order=order, created=True)
 
 
@@ -584,11 +588,8 @@ def _place_flash_fast(
             order_values=order_values,
             now=now,
         )
-    except IntegrityError:  # an order number drawn twice: as rare as the general path's
-        replay = _existing(member, idempotency_key, fingerprint)
-        if replay is None:
-            raise
-        return replay
+    except IntegrityError as conflict:  # the key, or an order number drawn twice (rare)
+        return _replay_or_raise(conflict, member, idempotency_key, fingerprint)
     if isinstance(placed, Order):
         return PlacedOrder(order=placed, created=True)
     if placed.step == "race":  # lost the last units, or the key, to a concurrent request:
