@@ -255,6 +255,57 @@ def test_a_batch_the_database_refuses_stops_the_import_and_reaches_the_caller() 
     assert set(keys[:100]) <= stored  # the two before it: all of it
 
 
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="COPY: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.concurrency
+def test_two_imports_that_deadlock_each_store_what_is_new_and_nothing_twice() -> None:
+    """Two files holding the same two messages in opposite orders, imported side by side: each
+    batch COPYs straight into the table, holds one message and waits for the other's (a test
+    trigger pauses each before its second row), and PostgreSQL ends the deadlock by failing one
+    of them. That one falls back to inserting only what is new: both imports finish, every
+    message is stored once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    chain = build_chain()
+    wecom_world(chain)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION test_pause_before() RETURNS trigger AS $$ BEGIN"
+            " IF NEW.content = 'pause' THEN PERFORM pg_sleep(1); END IF; RETURN NEW;"
+            " END $$ LANGUAGE plpgsql;"
+            " CREATE TRIGGER test_pause BEFORE INSERT ON demand_message FOR EACH ROW"
+            " EXECUTE FUNCTION test_pause_before()"
+        )
+
+    def run(keys: list[str]) -> tuple[int, int]:
+        lines = (
+            archive_lines(keys[:1])
+            + archive_lines(keys[1:2], content="pause")
+            + archive_lines(keys[2:])
+        )
+        try:
+            report = import_messages(chain.hq, read_jsonl(io.StringIO("\n".join(lines))))
+            return report.imported, report.duplicates
+        finally:
+            connections.close_all()
+
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            first = pool.submit(run, ["deadlock-a", "deadlock-b", "only-first"])
+            second = pool.submit(run, ["deadlock-b", "deadlock-a", "only-second"])
+            results = sorted([first.result(timeout=60), second.result(timeout=60)])
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DROP TRIGGER test_pause ON demand_message; DROP FUNCTION test_pause_before()"
+            )
+    assert results == [(1, 2), (3, 0)]  # the victim stored only its own message
+    stored = sorted(Message.objects.values_list("platform_msg_id", flat=True))
+    assert stored == ["deadlock-a", "deadlock-b", "only-first", "only-second"]
+
+
 @pytest.mark.django_db
 def test_what_messages_name_cannot_be_deleted_through_the_orm(chain: Chain) -> None:
     """The database checks none of a message's references (see ``Message``); ``PROTECT`` still
