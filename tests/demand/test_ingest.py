@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from django.db import IntegrityError, connection
 from django.db.models import ProtectedError
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from shequn.demand.actions import classify_pending
 from shequn.demand.ingest import BadRecord, import_messages, read_csv, read_jsonl
@@ -318,3 +320,62 @@ def test_what_messages_name_cannot_be_deleted_through_the_orm(chain: Chain) -> N
             named.delete()
         assert any(isinstance(row, Message) for row in refused.value.protected_objects)
     assert Message.objects.count() == 7
+
+
+# What the fast reader may meet in an archive line: each field of the usual record replaced by
+# one well formed, absent, null, of another type, padded with spaces, too long, or holding NUL.
+_USUAL = {
+    "msgid": "CAQQluDa4QUY0On2rYSAgAMg",
+    "action": "send",
+    "from": MEMBER_ID,
+    "roomid": ROOM,
+    "msgtime": 1_764_000_000_000,
+    "msgtype": "text",
+    "text": {"content": " 想要小包装 "},
+}
+_TEXTS = st.one_of(
+    st.sampled_from(
+        ["CAQQluDa4QUY0On2rYSAgAMg", " padded ", "", "x" * 129, "a\x00b", "想要小包装"]
+    ),
+    st.text(max_size=12),
+)
+_VALUES = st.one_of(_TEXTS, st.none(), st.integers(-5, 5), st.floats(allow_nan=False))
+_CHANGES = {
+    "msgid": _VALUES,
+    "roomid": _VALUES,
+    "from": _VALUES,
+    "action": st.one_of(st.sampled_from(["recall", "switch"]), _VALUES),
+    "msgtype": st.one_of(st.sampled_from(["image", "link"]), _VALUES),
+    "msgtime": st.one_of(st.integers(946_684_799_999, 946_684_800_001), _VALUES),
+    "text": st.one_of(st.fixed_dictionaries({"content": _VALUES}), _VALUES),
+}
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    changed=st.fixed_dictionaries({}, optional=_CHANGES),
+    dropped=st.sets(st.sampled_from(sorted(_USUAL)), max_size=2),
+)
+@example(changed={}, dropped=set())  # the usual record itself
+@example(changed={}, dropped={"from"})
+@example(changed={"msgtime": 946_684_800_000, "text": {"content": "x" * 5000}}, dropped=set())
+def test_the_fast_reader_reads_a_line_as_the_general_one_or_leaves_it(
+    changed: dict[str, Any], dropped: set[str]
+) -> None:
+    """``_plain_text_message`` either declines a line or reads it exactly as ``_wecom`` does
+    (the same record, or the same refusal); and it takes the usual record."""
+    from shequn.demand.ingest import _Bad, _nul_free, _plain_text_message, _wecom
+
+    def outcome(read: Any) -> Any:
+        try:
+            return read()
+        except _Bad as bad:
+            return f"bad: {bad}"
+
+    record = {k: v for k, v in {**_USUAL, **changed}.items() if k not in dropped}
+    line = json.dumps(record, ensure_ascii=False)
+    fast = outcome(lambda: _plain_text_message(7, line.encode()))
+    if not changed and dropped <= {"from"}:
+        assert isinstance(fast, tuple)
+    if fast is not None:
+        assert fast == outcome(lambda: _nul_free(_wecom(7, json.loads(line))))

@@ -38,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import IO, Any, NamedTuple
 
+import msgspec
 import orjson
 from django.db import DatabaseError, connection, transaction
 
@@ -290,16 +291,87 @@ def _without_bom(line: str | bytes) -> str | bytes:
     return line.removeprefix("\ufeff")
 
 
+class _ArchiveText(msgspec.Struct):
+    content: str
+
+
+class _ArchiveRecord(msgspec.Struct):
+    """The usual archive record (a member's text in a group), decoded straight into fields by
+    msgspec: ~4 µs a record less than a dict from orjson and the lookups ``_wecom`` makes."""
+
+    msgid: str
+    roomid: str
+    msgtime: int
+    msgtype: str
+    text: _ArchiveText | None = None
+    action: str = ""
+    sender: str = msgspec.field(name="from", default="")
+
+
+_decode_archive = msgspec.json.Decoder(_ArchiveRecord).decode
+_MILLIS = range(946_684_800_000, 4_102_444_800_001)  # 2000 … 2100, as ``_time`` accepts
+
+
+def _plain_text_message(line: int, raw: str | bytes) -> Incoming | None:
+    """A line that is the usual record, exactly as ``_wecom`` would read it; None for anything
+    else (another type, a recall, a one-to-one chat, a field out of shape, bad JSON…), which
+    then takes the general path and its precise report."""
+    try:
+        r = _decode_archive(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        return None
+    msg_id, room, body = r.msgid, r.roomid, r.text
+    if (
+        r.msgtype != "text"
+        or r.action != "send"
+        or body is None
+        or r.msgtime not in _MILLIS
+        or not 0 < len(msg_id) <= 128
+        or not 0 < len(room) <= 128
+        or msg_id[0].isspace()
+        or msg_id[-1].isspace()
+        or room[0].isspace()
+        or room[-1].isspace()
+    ):
+        return None
+    return _nul_free(
+        _new_tuple(
+            Incoming,
+            (
+                line,
+                "wecom",
+                msg_id,
+                room,
+                None,
+                r.sender[:64],
+                r.msgtime * 1000,
+                MessageType.TEXT,
+                body.content.strip()[:MAX_CONTENT],
+            ),
+        )
+    )
+
+
 def read_jsonl(stream: IO[str] | IO[bytes], platform: str = "import") -> Iterator[Record]:
     """Records of a JSON-lines stream, text or (faster, and a line that is not UTF-8 is one bad
-    line rather than the end of the file) bytes."""
+    line rather than the end of the file) bytes. The usual archive record is read by
+    ``_plain_text_message``; once most lines are not that (a generic file), only the general
+    path is tried."""
     lines: Iterable[str | bytes] = stream
+    fast, misses = True, 0
     for number, line in enumerate(lines, start=1):
         if number == 1:
             line = _without_bom(line)
-        if not line.strip():
-            continue
         try:
+            if fast:
+                quick = _plain_text_message(number, line)
+                if quick is not None:
+                    yield quick
+                    continue
+                misses += 1
+                fast = misses < 100 or misses * 2 < number
+            if not line.strip():
+                continue
             record = orjson.loads(line)
             if not isinstance(record, dict):
                 raise _Bad("每行须为一个 JSON 对象")
