@@ -89,16 +89,22 @@ ODD_TEXTS = [
     "🍓🍓 草莓 😡",
     "𠮷野家 ｆｕｌｌｗｉｄｔｈ ①②",
     "鸡蛋很新鲜，下次还买",
+    "a",  # shorter than a bigram
+    "x\x00y\r\n\r\n z",  # NUL, and a run of mixed whitespace
+    "孤\ud800单",  # a lone surrogate (JSON input may carry one)
+    "ÀÉÎ ǅ İ",  # lower-casing that changes length: İ becomes two code points
 ]
 
 
 def test_batch_features_are_scikit_learns_own() -> None:
-    """The classifier counts a batch's features itself; the matrix and margins must be what
-    the fitted pipeline's ``transform`` and ``decision_function`` give."""
+    """The classifier counts a batch's features itself (character n-grams as integer keys, words
+    by dictionary lookups); the matrix and margins must be what the fitted pipeline's
+    ``transform`` and ``decision_function`` give."""
     model = shipped_model()
     texts = [e.text for e in training.load_corpus()][:600] + ODD_TEXTS
     for compiled, pipeline in zip(_compiled(model), (model.six, model.polarity), strict=True):
         assert compiled.parts, "the shipped pipelines are compiled, not run through the fallback"
+        assert [part.chars is not None for part in compiled.parts] == [True, False]
         ours = compiled.decision_function(texts)
         assert np.allclose(ours, pipeline.decision_function(texts), rtol=0, atol=1e-9)
         union = pipeline.steps[0][1]
