@@ -204,3 +204,37 @@ def test_a_closed_group_takes_no_one_in_but_still_lets_people_go(
     outcome = resync_group_members(group.pk, client)
     assert outcome == "全量同步: 入群 0 人, 退群 1 人, 1 人未能入群(群已关闭或已满)"
     assert staying(group) == set()
+
+
+def test_one_group_that_fails_does_not_hold_up_the_others(
+    chain: Chain,
+    wecom: dict[str, Any],  # noqa: F811
+    platform: SimulatedWeCom,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whatever goes wrong with one group (here: an error that is not WeCom's), the sweep goes
+    on to the next and tries the failed one again five minutes later."""
+    from shequn.groups import wecom_sync
+    from tests.conftest import make_group
+
+    first = wecom["group"]
+    second = make_group(chain.manager_a, chain.store_a, name="第二个群")
+    platform.create_chat("wrSecondRoom")
+    platform.add_members("wrSecondRoom", [A])
+    CustomerGroup.objects.filter(pk=second.pk).update(external_chat_id="wrSecondRoom")
+    earlier = timeutil.now() - timedelta(minutes=1)
+    CustomerGroup.objects.filter(pk=first.pk).update(wecom_resync_due_at=earlier)
+    CustomerGroup.objects.filter(pk=second.pk).update(wecom_resync_due_at=timeutil.now())
+    real = wecom_sync.resync_group_members
+
+    def broken_for_the_first(group_id: int, client: WeComClient) -> str:
+        if group_id == first.pk:
+            raise RuntimeError("something unexpected")
+        return real(group_id, client)
+
+    monkeypatch.setattr(wecom_sync, "resync_group_members", broken_for_the_first)
+    assert sweep_wecom_resyncs() == 1
+    assert staying(second) == {wecom["people"][A].pk}
+    retry = CustomerGroup.objects.get(pk=first.pk).wecom_resync_due_at
+    assert retry is not None
+    assert retry > timeutil.now() + timedelta(minutes=4)

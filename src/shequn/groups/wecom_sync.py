@@ -271,7 +271,8 @@ def sweep_wecom_resyncs(
     *, pause_s: float = 0.0, batch: int = 500, client: WeComClient | None = None
 ) -> int:
     """Resync the groups marked due (oldest mark first); how many were resynced. Without a
-    configured client nothing is read and the marks stay."""
+    configured client nothing is read and the marks stay. A group that fails (WeCom refuses, or
+    anything else) is tried again in five minutes; it never holds up the groups after it."""
     client = client or client_from_settings()
     if client is None:
         return 0
@@ -286,8 +287,11 @@ def sweep_wecom_resyncs(
         try:
             resync_group_members(group_id, client)
             done += 1
-        except WeComError as failed:
-            logger.warning("wecom resync of group %s failed: %s", group_id, failed)
+        except Exception as failed:  # noqa: BLE001 - one group's failure must not hold up the rest
+            if isinstance(failed, WeComError):
+                logger.warning("wecom resync of group %s failed: %s", group_id, failed)
+            else:
+                logger.exception("wecom resync of group %s failed", group_id)
             CustomerGroup.objects.filter(pk=group_id, wecom_resync_due_at=due_at).update(
                 wecom_resync_due_at=timeutil.now() + RESYNC_RETRY
             )
