@@ -55,13 +55,14 @@ def group_of(wecom: dict[str, Any]) -> CustomerGroup:  # noqa: F811
     return CustomerGroup.objects.get(pk=wecom["group"].pk)
 
 
-def test_a_first_change_resyncs_then_changes_that_follow_on_are_applied_as_they_come(
+def test_a_first_change_is_applied_and_checked_then_changes_that_follow_on_are_applied(
     wecom: dict[str, Any],  # noqa: F811
     platform: SimulatedWeCom,
 ) -> None:
     people, group = wecom["people"], wecom["group"]
     assert deliver(platform.add_members(ROOM, [A])).status_code == 200
-    assert group_of(wecom).wecom_resync_due_at is not None  # no version known yet
+    assert staying(group) == {people[A].pk}
+    assert group_of(wecom).wecom_resync_due_at is not None  # where we started is unknown
     assert platform.calls[GETS] == 0  # the callback itself never calls WeCom
     assert sweep_wecom_resyncs() == 1
     assert staying(group) == {people[A].pk}
@@ -238,3 +239,65 @@ def test_one_group_that_fails_does_not_hold_up_the_others(
     retry = CustomerGroup.objects.get(pk=first.pk).wecom_resync_due_at
     assert retry is not None
     assert retry > timeutil.now() + timedelta(minutes=4)
+
+
+def test_without_a_contact_secret_callbacks_are_applied_as_they_come(
+    wecom: dict[str, Any],  # noqa: F811
+    platform: SimulatedWeCom,
+    settings: Any,
+) -> None:
+    """No way to read WeCom back: every change is applied (as before versions were read), so
+    a deployment without the secret keeps its memberships moving."""
+    settings.WECOM = {**settings.WECOM, "CONTACT_SECRET": ""}
+    group = wecom["group"]
+    deliver(platform.add_members(ROOM, [A]))
+    platform.add_members(ROOM, [B])  # lost
+    deliver(platform.remove_members(ROOM, [A]))  # does not follow on: applied all the same
+    assert staying(group) == set()
+    refreshed = group_of(wecom)
+    assert refreshed.wecom_member_version == platform.chats[ROOM].version
+    assert refreshed.wecom_resync_due_at is None
+    assert platform.calls[GETS] == 0
+
+
+def test_a_callback_that_chains_on_during_a_resync_is_not_undone(
+    wecom: dict[str, Any],  # noqa: F811
+    platform: SimulatedWeCom,
+    settings: Any,
+) -> None:
+    people, group = wecom["people"], wecom["group"]
+    baseline(platform)
+
+    class CallbackMeanwhile(WeComClient):
+        def group_chat(self, chat_id: str) -> Any:
+            chat = super().group_chat(chat_id)  # WeCom's list as it was
+            deliver(platform.add_members(ROOM, [B]))  # B joins, and the callback chains on
+            return chat
+
+    client = CallbackMeanwhile(settings.WECOM["API_BASE"], CORP, SECRET)
+    assert resync_group_members(group.pk, client) == "同步期间有新的成员变更, 稍后重新同步"
+    assert staying(group) == {people[B].pk}  # not taken out again by the stale list
+    assert group_of(wecom).wecom_resync_due_at is not None  # read again by the next sweep
+    assert sweep_wecom_resyncs() == 1
+    assert staying(group) == {people[B].pk}
+
+
+def test_wecom_unreachable_stops_the_run_and_an_unknown_chat_clears_its_mark(
+    chain: Chain,
+    wecom: dict[str, Any],  # noqa: F811
+    platform: SimulatedWeCom,
+) -> None:
+    from tests.conftest import make_group
+
+    first, second = wecom["group"], make_group(chain.manager_a, chain.store_a, name="第二个群")
+    CustomerGroup.objects.filter(pk=second.pk).update(external_chat_id="wrNotInWeCom")
+    marked = timeutil.now() - timedelta(minutes=1)
+    CustomerGroup.objects.filter(pk__in=[first.pk, second.pk]).update(wecom_resync_due_at=marked)
+    platform.fail_next(-1)  # the first read: HTTP 500
+    assert sweep_wecom_resyncs() == 0
+    assert CustomerGroup.objects.get(pk=second.pk).wecom_resync_due_at == marked  # not tried
+    assert sum(platform.calls.values()) == 1
+
+    CustomerGroup.objects.filter(pk=first.pk).update(wecom_resync_due_at=None)
+    assert sweep_wecom_resyncs() == 0  # 40050: WeCom does not know the chat
+    assert CustomerGroup.objects.get(pk=second.pk).wecom_resync_due_at is None

@@ -147,19 +147,24 @@ def _apply(chain: OrgNode, group: CustomerGroup, change: GroupChange) -> str:
         return "群已解散, 社群已关闭"
     if change.update_detail not in ("add_member", "del_member"):
         return f"已记录 {change.change_type}/{change.update_detail or '-'}"
+    note = ""
     if change.member_version:  # the callback says where it fits: apply it only if it follows on
         locked = CustomerGroup.objects.select_for_update().get(pk=group.pk)
-        if locked.wecom_member_version == change.member_version:
+        held = locked.wecom_member_version
+        if held == change.member_version:
             return "成员版本已是最新, 无需处理"
-        if (
-            locked.wecom_member_version != change.last_member_version
-            or not locked.wecom_member_version
-        ):
+        can_resync = client_from_settings() is not None
+        if held and held != change.last_member_version and can_resync:
             mark_for_resync(locked.pk)
             return (
-                f"成员版本不连续 (本地 {locked.wecom_member_version or '无'},"
-                f" 事件前 {change.last_member_version or '无'}): 已安排全量同步"
+                f"成员版本不连续 (本地 {held}, 事件前 {change.last_member_version or '无'}):"
+                " 已安排全量同步"
             )
+        if not held and can_resync:  # our starting point is unknown: apply, then check
+            mark_for_resync(locked.pk)
+            note = ", 已安排全量同步核对"
+        elif held and held != change.last_member_version:  # no way to read WeCom: best effort
+            note = ", 成员版本不连续但未配置客户联系 secret, 按事件处理"
         locked.wecom_member_version = change.member_version
         locked.save(update_fields=["wecom_member_version"])
     known = members_by_wecom_id(chain.pk, change.members)
@@ -189,7 +194,7 @@ def _apply(chain: OrgNode, group: CustomerGroup, change: GroupChange) -> str:
             continue  # already done by another path, or the group is full or closed
     unknown = len(change.members) - len(known)
     verb = "入群" if change.update_detail == "add_member" else "退群"
-    return f"{verb} {done} 人" + (f", {unknown} 人不是本连锁已知会员" if unknown else "")
+    return f"{verb} {done} 人" + (f", {unknown} 人不是本连锁已知会员" if unknown else "") + note
 
 
 def mark_for_resync(group_id: int) -> None:
@@ -204,15 +209,22 @@ def resync_group_members(group_id: int, client: WeComClient) -> str:
     Only members WeCom can speak for are judged: a customer in the list who is a known member
     and not in the group joins it; a member of the group who has a WeCom identity and is not in
     the list leaves it. Members without a WeCom identity (joined by QR code in the mini
-    program, say) are left alone. ``WeComError``: nothing changed."""
+    program, say) are left alone. ``WeComError``: nothing changed. A callback that chained on
+    while WeCom was being read is not undone: the group is marked to be read again."""
     group = CustomerGroup.objects.select_related("store").get(pk=group_id)
+    due_at, held = group.wecom_resync_due_at, group.wecom_member_version
     if not group.external_chat_id:
+        CustomerGroup.objects.filter(pk=group_id, wecom_resync_due_at=due_at).update(
+            wecom_resync_due_at=None
+        )
         return "未关联企业微信群"
-    due_at = group.wecom_resync_due_at
     chat = client.group_chat(group.external_chat_id)  # the network: before any lock
     chain_id = group.store.chain_id
     with transaction.atomic():
         group = CustomerGroup.objects.select_for_update().select_related("store").get(pk=group_id)
+        if group.wecom_member_version != held:  # a callback applied meanwhile: read again
+            mark_for_resync(group_id)
+            return "同步期间有新的成员变更, 稍后重新同步"
         listed = set(members_by_wecom_id(chain_id, chat.customers).values())
         staying = dict(
             GroupMembership.objects.filter(group=group, left_at__isnull=True).values_list(
@@ -230,8 +242,11 @@ def resync_group_members(group_id: int, client: WeComClient) -> str:
         for stay in GroupMembership.objects.filter(
             pk__in=[staying[m] for m in with_wecom - listed]
         ).select_related("group__store"):
-            leave_group(membership=stay, reason=RESYNC_LEFT)
-            left += 1
+            try:
+                leave_group(membership=stay, reason=RESYNC_LEFT)
+                left += 1
+            except Conflict:
+                continue  # left by another path meanwhile
         joined = refused = 0
         for member in Member.objects.filter(pk__in=listed - set(staying)).order_by("pk"):
             try:
@@ -271,8 +286,11 @@ def sweep_wecom_resyncs(
     *, pause_s: float = 0.0, batch: int = 500, client: WeComClient | None = None
 ) -> int:
     """Resync the groups marked due (oldest mark first); how many were resynced. Without a
-    configured client nothing is read and the marks stay. A group that fails (WeCom refuses, or
-    anything else) is tried again in five minutes; it never holds up the groups after it."""
+    configured client nothing is read and the marks stay. A group that fails is tried again in
+    five minutes: after an error of ours the others go on; after WeCom's (unreachable, our
+    credentials refused, the rate limit…), which would most likely hit every group alike, they
+    wait for the next run — one timeout per run, not one per group. A chat WeCom does not know
+    has its mark cleared."""
     client = client or client_from_settings()
     if client is None:
         return 0
@@ -287,14 +305,26 @@ def sweep_wecom_resyncs(
         try:
             resync_group_members(group_id, client)
             done += 1
-        except Exception as failed:  # noqa: BLE001 - one group's failure must not hold up the rest
-            if isinstance(failed, WeComError):
-                logger.warning("wecom resync of group %s failed: %s", group_id, failed)
-            else:
-                logger.exception("wecom resync of group %s failed", group_id)
-            CustomerGroup.objects.filter(pk=group_id, wecom_resync_due_at=due_at).update(
-                wecom_resync_due_at=timeutil.now() + RESYNC_RETRY
-            )
+        except WeComError as failed:
+            if failed.code in CHAT_GONE:  # nothing to read, now or in five minutes
+                logger.warning("wecom resync of group %s: %s; mark cleared", group_id, failed)
+                _postpone(group_id, due_at, None)
+                continue
+            logger.warning("wecom resync of group %s failed: %s", group_id, failed)
+            _postpone(group_id, due_at, timeutil.now() + RESYNC_RETRY)
+            break  # unreachable, credentials refused, rate limit…: the rest wait for the next run
+        except Exception:  # noqa: BLE001 - one group's failure must not hold up the rest
+            logger.exception("wecom resync of group %s failed", group_id)
+            _postpone(group_id, due_at, timeutil.now() + RESYNC_RETRY)
         if pause_s:
             time.sleep(pause_s)
     return done
+
+
+CHAT_GONE = {40050}  # chatid not found (a dismissed or foreign group)
+
+
+def _postpone(group_id: int, due_at: datetime | None, until: datetime | None) -> None:
+    CustomerGroup.objects.filter(pk=group_id, wecom_resync_due_at=due_at).update(
+        wecom_resync_due_at=until
+    )
