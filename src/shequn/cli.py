@@ -334,9 +334,12 @@ def cmd_wecom_resync(args: argparse.Namespace) -> int:
             try:
                 outcome = resync_group_members(group_id, client)
                 progress.console.print(f"社群 {group_id}: {outcome}")
-            except WeComError as error:
+            except Exception as error:  # noqa: BLE001 - report the group, go on to the next
                 failed += 1
-                progress.console.print(f"社群 {group_id}: {error}")
+                reason = (
+                    error if isinstance(error, WeComError) else f"{type(error).__name__}: {error}"
+                )
+                progress.console.print(f"社群 {group_id}: {reason}")
             update("同步企业微信群成员", done, len(ids))
     print(f"同步社群 {len(ids) - failed} 个, 失败 {failed} 个")
     return 3 if failed else 0

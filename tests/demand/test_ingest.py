@@ -379,3 +379,16 @@ def test_the_fast_reader_reads_a_line_as_the_general_one_or_leaves_it(
         assert isinstance(fast, tuple)
     if fast is not None:
         assert fast == outcome(lambda: _nul_free(_wecom(7, json.loads(line))))
+
+
+def test_lines_the_fast_reader_cannot_take_are_judged_by_the_general_one() -> None:
+    """Nesting too deep, bad UTF-8 in a field no reader uses, a lone surrogate in a text
+    stream: one bad line each (as the general reader says), never the end of the import."""
+    good = archive_lines(["ok"])[0]
+    deep = '{"msgid": "d", "x": ' + "[" * 5000 + "]" * 5000 + "}"
+    stray = good[:-1].encode() + b', "x": "\xff"}'
+    read = list(read_jsonl(io.BytesIO(b"\n".join([deep.encode(), stray, good.encode()]))))
+    assert [type(r).__name__ for r in read] == ["BadRecord", "BadRecord", "Incoming"]
+    assert read[1] == BadRecord(2, "不是 UTF-8 编码的文本")
+    text = list(read_jsonl(io.StringIO(good[:-1] + ', "x": "\ud800"}\n' + good)))
+    assert [type(r).__name__ for r in text] == ["BadRecord", "Incoming"]

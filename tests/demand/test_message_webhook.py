@@ -119,8 +119,9 @@ def test_a_signed_delivery_is_stored_and_the_same_again_adds_nothing(
 
 
 def test_a_record_may_name_its_platform_and_a_message_twice_in_one_delivery_counts_once(
-    hook: dict[str, Any],
+    hook: dict[str, Any], settings: Any
 ) -> None:
+    settings.MESSAGE_WEBHOOK = {**settings.MESSAGE_WEBHOOK, "PLATFORMS": "webhook,wecom"}
     answer = deliver(body_of(record(1, platform="wecom"), record(1), record(1)))
     assert answer.json() == {"stored": 2, "duplicates": 1, "bad": []}
     assert set(Message.objects.values_list("platform", flat=True)) == {"wecom", "webhook"}
@@ -133,7 +134,7 @@ def test_bad_records_are_named_by_index_and_the_others_stored(hook: dict[str, An
         record(3, time="2026-11-24 09:30"),  # no offset
         {"msgid": "hook-4", "time": 1764000000000},  # no group
         record(5, chat_id="wrSomeoneElsesRoom"),
-        record(6, platform="import"),  # well formed, but the file importer's: not claimable
+        record(6, platform="wecom"),  # well formed, but not claimable unless configured
         record(7, content="a\u0000b"),
         record(8, group_id="²"),
         record(9, group_id=str(10**30)),
@@ -150,7 +151,7 @@ def test_bad_records_are_named_by_index_and_the_others_stored(hook: dict[str, An
     assert reasons[2].startswith("时间须带时区")
     assert reasons[3] == "缺少 chat_id 或 group_id"
     assert reasons[4] == "本连锁没有这个群: wrSomeoneElsesRoom"
-    assert reasons[5] == "platform 须为以下之一: webhook, wecom"
+    assert reasons[5] == "platform 须为以下之一: webhook"
     assert reasons[6] == "含有不允许的字符 (NUL)"
     assert reasons[7] == "group_id 须为整数"  # "²" is a digit to Python, not a number
     assert reasons[8] == "group_id 须为整数"

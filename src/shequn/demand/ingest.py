@@ -40,7 +40,7 @@ from typing import IO, Any, NamedTuple
 
 import msgspec
 import orjson
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 
 from shequn.core import timeutil
 from shequn.groups.models import CustomerGroup
@@ -315,10 +315,13 @@ _MILLIS = range(946_684_800_000, 4_102_444_800_001)  # 2000 … 2100, as ``_time
 def _plain_text_message(line: int, raw: str | bytes) -> Incoming | None:
     """A line that is the usual record, exactly as ``_wecom`` would read it; None for anything
     else (another type, a recall, a one-to-one chat, a field out of shape, bad JSON…), which
-    then takes the general path and its precise report."""
+    then takes the general path and its precise report. One difference, on purpose: a number
+    out of range in a field neither reader uses (``1e999``) does not make the line bad here."""
     try:
+        if isinstance(raw, bytes):
+            raw.decode()  # UTF-8 throughout, fields it skips too: as the general path requires
         r = _decode_archive(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+    except Exception:  # noqa: BLE001 - bad JSON, bad UTF-8, nesting too deep…: the general path says
         return None
     msg_id, room, body = r.msgid, r.roomid, r.text
     if (
@@ -456,8 +459,8 @@ class _StoreBehind:
     keys), and they overlap on two cores. A few batches wait at most; the first failure stops
     the storing and is raised to the caller (each batch is its own transaction: what was stored
     before it stays, as when sequential). Concurrent batches holding the same messages may
-    deadlock on the straight COPY; PostgreSQL fails one, which falls back to the staging path,
-    where each inserts in key order and no deadlock is possible (``_store_postgres``)."""
+    deadlock (a straight COPY inserts in file order); PostgreSQL fails one, which is undone to
+    its savepoint and goes the staging path, again if need be (``_store_postgres``)."""
 
     WRITERS = 2
 
@@ -704,7 +707,19 @@ def _store_postgres(rows: Sequence[Row], now: datetime) -> int:
     except DatabaseError as failed:
         if not isinstance(failed.__cause__, UniqueViolation | DeadlockDetected):
             raise
-    return _insert_new_through_staging(rows, now)
+    for attempt in range(1, STAGING_TRIES + 1):
+        try:
+            with transaction.atomic():
+                return _insert_new_through_staging(rows, now)
+        except OperationalError as failed:
+            # a concurrent straight COPY inserts in file order, so even this can deadlock; the
+            # victim holds nothing once undone, and the retry waits for the other to commit
+            if not isinstance(failed.__cause__, DeadlockDetected) or attempt == STAGING_TRIES:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+STAGING_TRIES = 3
 
 
 def _copy_straight(rows: Sequence[Row], now: datetime) -> None:

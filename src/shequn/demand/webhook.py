@@ -5,9 +5,9 @@ chain's groups delivers messages as they happen instead of exporting files for
 Body: ``{"messages": [record, …]}`` with at most 1,000 generic records (``ingest.generic_record``:
 ``msgid``, ``chat_id`` or ``group_id``, ``sender``, ``time``, ``type``, ``content``, and an
 optional ``platform``, default ``webhook``) in at most 1 MiB. A record may claim only the
-platforms ``MESSAGE_WEBHOOK["PLATFORMS"]`` names (``webhook``, ``wecom``): ``(platform, msgid)``
-is what makes a message one, so a sender free to name any platform could occupy the keys of
-messages a file import has yet to bring.
+platforms ``MESSAGE_WEBHOOK["PLATFORMS"]`` names (``webhook`` unless configured):
+``(platform, msgid)`` is what makes a message one, so a sender free to name any platform could
+occupy the keys of messages a file import has yet to bring.
 
 The signature is the authentication (no session, no CSRF token)::
 
@@ -134,7 +134,7 @@ def parse_messages(body: bytes) -> list[Any]:
 
 
 def allowed_platforms() -> frozenset[str]:
-    names = str(settings.MESSAGE_WEBHOOK.get("PLATFORMS", "webhook,wecom")).split(",")
+    names = str(settings.MESSAGE_WEBHOOK.get("PLATFORMS", PLATFORM)).split(",")
     return frozenset(n.strip() for n in names if PLATFORM_NAME.fullmatch(n.strip())) | {PLATFORM}
 
 

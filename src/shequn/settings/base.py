@@ -234,13 +234,13 @@ WECOM = {
 }
 # The signed group-message webhook (POST /webhooks/demand/messages): the shared HMAC-SHA256
 # secret (32+ characters; empty or shorter: it answers 503), the chain whose groups the
-# messages belong to, and the platform names a record may claim: "webhook", and "wecom" for a
-# bridge relaying WeCom messages under their archive msgids (a later archive import then finds
-# them already stored).
+# messages belong to, and the platform names a record may claim besides "webhook" — e.g.
+# "wecom" for a bridge relaying WeCom messages under their archive msgids, so that a later
+# archive import finds them stored (opt-in: such a sender can occupy an archive message's key).
 MESSAGE_WEBHOOK = {
     "SECRET": os.environ.get("SHEQUN_MESSAGE_WEBHOOK_SECRET", ""),
     "CHAIN_CODE": os.environ.get("SHEQUN_MESSAGE_WEBHOOK_CHAIN_CODE", ""),
-    "PLATFORMS": os.environ.get("SHEQUN_MESSAGE_WEBHOOK_PLATFORMS", "webhook,wecom"),
+    "PLATFORMS": os.environ.get("SHEQUN_MESSAGE_WEBHOOK_PLATFORMS", "webhook"),
 }
 SHEQUN_PUBLIC_URL = os.environ.get("SHEQUN_PUBLIC_URL", "http://127.0.0.1:8000")
 

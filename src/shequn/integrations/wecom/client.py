@@ -61,7 +61,8 @@ class GroupChat:
 
 
 _tokens: dict[tuple[str, str, str], tuple[str, float]] = {}  # (api, corp, secret) → token, until
-_tokens_lock = threading.Lock()
+_token_locks: dict[tuple[str, str, str], threading.Lock] = {}  # one asks, the others wait
+_token_locks_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,9 @@ class WeComClient:
 
     def access_token(self, *, renew: bool = False) -> str:
         key = (self.base_url, self.corp_id, self.secret)
-        with _tokens_lock:
+        with _token_locks_lock:
+            lock = _token_locks.setdefault(key, threading.Lock())
+        with lock:  # per corp and secret: another corp's slow gettoken holds up no one else
             kept = _tokens.get(key)
             if kept is not None and not renew and kept[1] > time.monotonic():
                 return kept[0]
