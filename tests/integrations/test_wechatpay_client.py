@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import queue
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
-from wsgiref.simple_server import make_server
 
 import pytest
 
+from shequn.integrations.loopback import serve_wsgi
 from shequn.integrations.wechatpay.client import GatewayError, PrepayRequest, WechatPayClient
 from shequn.integrations.wechatpay.crypto import generate_private_key
 from shequn.integrations.wechatpay.notifications import verify_notification
-from shequn.integrations.wechatpay.simulator import SimulatedGateway, _QuietHandler, serve_in_thread
+from shequn.integrations.wechatpay.simulator import SimulatedGateway, serve_in_thread
 
 MERCHANT_KEY = generate_private_key()
 PLATFORM_KEY = generate_private_key()
@@ -51,8 +50,7 @@ def receiver() -> Iterator[tuple[str, queue.Queue[tuple[dict[str, str], bytes]]]
         start_response("204 No Content", [])
         return [b""]
 
-    server = make_server("127.0.0.1", 0, app, handler_class=_QuietHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve_wsgi(app, "test-notify-receiver")
     yield f"http://127.0.0.1:{server.server_port}/notify", received
     server.shutdown()
 
