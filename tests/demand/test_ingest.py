@@ -382,13 +382,16 @@ def test_the_fast_reader_reads_a_line_as_the_general_one_or_leaves_it(
 
 
 def test_lines_the_fast_reader_cannot_take_are_judged_by_the_general_one() -> None:
-    """Nesting too deep, bad UTF-8 in a field no reader uses, a lone surrogate in a text
-    stream: one bad line each (as the general reader says), never the end of the import."""
+    """Nesting too deep, bad UTF-8 in a field the record uses, a lone surrogate in a text
+    stream: one bad line each (as the general reader says), never the end of the import. Bad
+    bytes only in a field no one reads cost nothing: the message is stored."""
     good = archive_lines(["ok"])[0]
     deep = '{"msgid": "d", "x": ' + "[" * 5000 + "]" * 5000 + "}"
-    stray = good[:-1].encode() + b', "x": "\xff"}'
-    read = list(read_jsonl(io.BytesIO(b"\n".join([deep.encode(), stray, good.encode()]))))
-    assert [type(r).__name__ for r in read] == ["BadRecord", "BadRecord", "Incoming"]
+    bad_content = good.replace("想要小包装", "X").encode().replace(b"X", b"\xff")
+    unread = good[:-1].encode() + b', "x": "\xff"}'
+    lines = [deep.encode(), bad_content, unread, good.encode()]
+    read = list(read_jsonl(io.BytesIO(b"\n".join(lines))))
+    assert [type(r).__name__ for r in read] == ["BadRecord", "BadRecord", "Incoming", "Incoming"]
     assert read[1] == BadRecord(2, "不是 UTF-8 编码的文本")
     text = list(read_jsonl(io.StringIO(good[:-1] + ', "x": "\ud800"}\n' + good)))
     assert [type(r).__name__ for r in text] == ["BadRecord", "Incoming"]
