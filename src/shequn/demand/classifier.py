@@ -153,19 +153,11 @@ class _CharKeys:
         self.keys: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for n in lengths:
             terms = [(t, c) for t, c in vocabulary.items() if len(t) == n]
-            keys = self._keys(_code_points("".join(t for t, _ in terms)), n, len(terms))
+            codes = _code_points("".join(t for t, _ in terms))
+            keys = _gram_keys(codes, np.arange(0, len(codes), n), n)  # the terms end to end
             order = np.argsort(keys)
             columns = np.fromiter((c for _, c in terms), dtype=np.int64, count=len(terms))
             self.keys[n] = (keys[order], columns[order])
-
-    @staticmethod
-    def _keys(codes: np.ndarray, n: int, count: int) -> np.ndarray:
-        """Keys of ``count`` n-grams laid end to end in ``codes``."""
-        grams = codes.reshape(count, n) if count else np.zeros((0, n), dtype=np.uint64)
-        keys = np.zeros(count, dtype=np.uint64)
-        for k in range(n):
-            keys = (keys << np.uint64(_CODE_BITS)) | grams[:, k]
-        return keys
 
     def count(self, docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(row, column) of every known n-gram in ``docs`` (already preprocessed)."""
@@ -176,13 +168,11 @@ class _CharKeys:
         position = np.arange(len(codes))
         rows, columns = [], []
         for n in self.lengths:
-            start = position[position + n <= end_of]
-            key = codes[start]
-            for k in range(1, n):
-                key = (key << np.uint64(_CODE_BITS)) | codes[start + k]
             known_keys, known_columns = self.keys[n]
             if not len(known_keys):
                 continue
+            start = position[position + n <= end_of]
+            key = _gram_keys(codes, start, n)
             at = np.minimum(np.searchsorted(known_keys, key), len(known_keys) - 1)
             hit = known_keys[at] == key
             rows.append(row_of[start[hit]])
@@ -192,6 +182,14 @@ class _CharKeys:
             np.concatenate(rows) if rows else empty,
             np.concatenate(columns) if columns else empty,
         )
+
+
+def _gram_keys(codes: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+    """The key of the n code points from each of ``starts``."""
+    key: np.ndarray = codes[starts]
+    for k in range(1, n):
+        key = (key << np.uint64(_CODE_BITS)) | codes[starts + k]
+    return key
 
 
 def _code_points(text: str) -> np.ndarray:

@@ -154,7 +154,8 @@ def _apply(chain: OrgNode, group: CustomerGroup, change: GroupChange) -> str:
         if held == change.member_version:
             return "成员版本已是最新, 无需处理"
         can_resync = client_from_settings() is not None
-        if held and held != change.last_member_version and can_resync:
+        broken = bool(held) and held != change.last_member_version  # a callback lost or late
+        if broken and can_resync:
             mark_for_resync(locked.pk)
             return (
                 f"成员版本不连续 (本地 {held}, 事件前 {change.last_member_version or '无'}):"
@@ -163,7 +164,7 @@ def _apply(chain: OrgNode, group: CustomerGroup, change: GroupChange) -> str:
         if not held and can_resync:  # our starting point is unknown: apply, then check
             mark_for_resync(locked.pk)
             note = ", 已安排全量同步核对"
-        elif held and held != change.last_member_version:  # no way to read WeCom: best effort
+        elif broken:  # no way to read WeCom: best effort
             note = ", 成员版本不连续但未配置客户联系 secret, 按事件处理"
         locked.wecom_member_version = change.member_version
         locked.save(update_fields=["wecom_member_version"])
@@ -214,9 +215,7 @@ def resync_group_members(group_id: int, client: WeComClient) -> str:
     group = CustomerGroup.objects.select_related("store").get(pk=group_id)
     due_at, held = group.wecom_resync_due_at, group.wecom_member_version
     if not group.external_chat_id:
-        CustomerGroup.objects.filter(pk=group_id, wecom_resync_due_at=due_at).update(
-            wecom_resync_due_at=None
-        )
+        _postpone(group_id, due_at, None)
         return "未关联企业微信群"
     chat = client.group_chat(group.external_chat_id)  # the network: before any lock
     chain_id = group.store.chain_id
@@ -256,9 +255,7 @@ def resync_group_members(group_id: int, client: WeComClient) -> str:
                 refused += 1  # the group is closed or full here
         group.wecom_member_version = chat.member_version[:64]
         group.save(update_fields=["wecom_member_version"])
-        CustomerGroup.objects.filter(pk=group_id, wecom_resync_due_at=due_at).update(
-            wecom_resync_due_at=None
-        )
+        _postpone(group_id, due_at, None)  # done, unless marked again since it was read
         unknown = len(chat.customers) - len(listed)
         outcome = (
             f"全量同步: 入群 {joined} 人, 退群 {left} 人"
@@ -325,6 +322,8 @@ CHAT_GONE = {40050}  # chatid not found (a dismissed or foreign group)
 
 
 def _postpone(group_id: int, due_at: datetime | None, until: datetime | None) -> None:
+    """Move the group's mark from ``due_at`` to ``until`` (None: clear it); a mark set since
+    ``due_at`` was read is newer news and stays."""
     CustomerGroup.objects.filter(pk=group_id, wecom_resync_due_at=due_at).update(
         wecom_resync_due_at=until
     )
