@@ -20,8 +20,9 @@ from .base import (
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # One file per checkout, so two checkouts testing at once never share a database.
-    checkout = hashlib.sha1(os.getcwd().encode()).hexdigest()[:8]  # noqa: S324 - a name, not a secret
+    # One file per checkout (or per SHEQUN_TEST_DB_TAG), so two runs at once never share one.
+    cwd_tag = hashlib.sha1(os.getcwd().encode()).hexdigest()[:8]  # noqa: S324 - a name
+    checkout = os.environ.get("SHEQUN_TEST_DB_TAG") or cwd_tag
     DATABASES["default"]["TEST"] = {
         "NAME": os.path.join(tempfile.gettempdir(), f"shequn-test-{checkout}.sqlite3")
     }
