@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +20,9 @@ from shequn.catalog.models import Sku, Supplier
 from shequn.core.dbguards import install_append_only_guards, remove_append_only_guards
 from shequn.groups import actions as group_actions
 from shequn.groups.models import CustomerGroup, GroupTheme, Invitation, InvitationKind
+from shequn.integrations import sms
+from shequn.members.actions import PhoneProof
+from shequn.members.phones import normalize_phone
 from shequn.org import actions as org_actions
 from shequn.org.models import NodeKind, OrgNode, Staff
 from shequn.org.roles import Role
@@ -144,6 +149,34 @@ def client_for(staff: Staff) -> Client:
     client = Client()
     client.force_login(staff.user)
     return client
+
+
+def vouched(code: str, phone: str) -> PhoneProof:
+    """What the join's SMS step proves, for tests about something else than the proof."""
+    return PhoneProof.vouched(group_actions.resolve_invitation(code).store.chain_id, phone)
+
+
+def texted_code(phone: str) -> str:
+    """The code in the last text sent to ``phone`` (the log backend keeps them in memory)."""
+    text = sms.last_text_to(normalize_phone(phone))
+    assert text is not None, f"no text was sent to {phone}"
+    found = re.search(r"验证码 (\d{6})", text)
+    assert found is not None, text
+    return found.group(1)
+
+
+def api_join(client: Client, code: str, phone: str, **fields: Any) -> Any:
+    """Join through the API as a phone would: ask for the code, then send it back with the
+    join. A refusal of the first step is returned as it is."""
+    sent = client.post(
+        "/api/join/sms",
+        data=json.dumps({"code": code, "phone": phone}),
+        content_type="application/json",
+    )
+    if sent.status_code != 202:
+        return sent
+    body = {"code": code, "phone": phone, "sms_code": texted_code(phone), **fields}
+    return client.post("/api/join", data=json.dumps(body), content_type="application/json")
 
 
 def phone(n: int) -> str:

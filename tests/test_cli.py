@@ -245,6 +245,7 @@ def test_serve_with_workers_forks_them_and_one_sweeper(tmp_path: Path) -> None:
             "-m",
             "shequn.cli",
             "serve",
+            "--dev",
             "--workers",
             "2",
             "--port",
@@ -293,3 +294,96 @@ def test_serve_refuses_zero_workers(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--workers" in result.stderr
     assert result.stderr.strip().count("\n") == 0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("settings_env", "named"),
+    [
+        ({}, "SECRET_KEY"),  # no settings at all: the development settings, public dev key
+        ({"SECRET_KEY": GOOD_SECRET_KEY}, "SHEQUN_SMS_BACKEND=display"),
+        ({"SECRET_KEY": GOOD_SECRET_KEY, "SHEQUN_SMS_BACKEND": "log"}, "DEBUG"),
+    ],
+)
+def test_serve_refuses_development_settings(
+    tmp_path: Path, settings_env: dict[str, str], named: str
+) -> None:
+    """Without --dev, ``shequn serve`` does not start on what only development may use (it
+    used to serve them: forgeable member tokens, login codes on the page)."""
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "shequn.cli", "serve", "--port", str(_free_port())],
+        capture_output=True,
+        text=True,
+        env={**cli_env(tmp_path), **settings_env},
+        timeout=60,  # a server that starts never ends: the test fails on the timeout
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert named in result.stderr
+    assert "--dev" in result.stderr
+    assert result.stdout == ""
+
+
+def test_serve_starts_on_safe_settings_and_with_dev(tmp_path: Path) -> None:
+    import signal
+    import time
+    import urllib.request
+
+    assert run("migrate", tmp_path=tmp_path).returncode == 0
+    safe = {"SECRET_KEY": GOOD_SECRET_KEY, "SHEQUN_SMS_BACKEND": "log", "DEBUG": "0"}
+    for args, settings_env in ((["serve"], safe), (["serve", "--dev"], {})):
+        port = _free_port()
+        command = [sys.executable, "-m", "shequn.cli", *args, "--port", str(port)]
+        server = subprocess.Popen(  # noqa: S603
+            [*command, "--sweep-interval", "0"],
+            env={**cli_env(tmp_path), **settings_env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/login/") as reply:  # noqa: S310
+                        assert reply.status == 200
+                        break
+                except OSError:
+                    assert server.poll() is None, server.communicate()
+                    assert time.monotonic() < deadline, "the server did not answer"
+                    time.sleep(0.2)
+        finally:
+            server.send_signal(signal.SIGINT)
+            stdout, _ = server.communicate(timeout=60)
+        assert ("开发模式" in stdout) == ("--dev" in args), stdout
+
+
+def test_messages_import_of_a_csv_file_finishes_with_its_summary(tmp_path: Path) -> None:
+    """``shequn messages import FILE.csv``: the rows are stored, the progress bar's last update
+    (after the reader has finished with the file) does not crash, the summary is printed, exit 0;
+    a second import adds nothing."""
+    assert run("seed-demo", "--stores", "1", "--members", "30", tmp_path=tmp_path).returncode == 0
+    with sqlite3.connect(tmp_path / "var" / "shequn.sqlite3") as db:
+        (group,) = db.execute("SELECT min(id) FROM groups_customergroup").fetchone()
+        (code,) = db.execute("SELECT code FROM org_orgnode WHERE kind = 'hq'").fetchone()
+    csv_file = tmp_path / "messages.csv"
+    csv_file.write_text(
+        "msgid,group_id,sender,time,type,content\n"
+        f"cli-1,{group},wmNobody,2026-11-24T09:30:00+08:00,text,要是有小包装的艾灸贴就好了\n"
+        f"cli-2,{group},wmNobody,2026-11-24T09:31:00+08:00,text,昨天买的草莓一半是烂的\n",
+        encoding="utf-8",
+    )
+    done = run("messages", "import", str(csv_file), "--chain", code, tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "读取 2 条, 新增 2 条, 重复 0 条, 单聊跳过 0 条, 无法读取 0 条" in done.stdout
+    again = run("messages", "import", str(csv_file), "--chain", code, tmp_path=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "读取 2 条, 新增 0 条, 重复 2 条" in again.stdout

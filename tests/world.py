@@ -18,6 +18,7 @@ from shequn.demand.models import (
 )
 from shequn.groups import actions as group_actions
 from shequn.groups.models import CustomerGroup, GroupMembership, Invitation, RecruitmentReward
+from shequn.members import actions as member_actions
 from shequn.members.models import Member
 from shequn.orders.actions import LineRequest, place_order
 from shequn.orders.models import Order
@@ -38,7 +39,7 @@ from shequn.promotions.models import (
 from shequn.referrals.actions import apply_as_sharer, decide_sharer
 from shequn.referrals.models import Sharer
 from shequn.shop.actions import push_product_card
-from tests.conftest import Chain, build_chain, make_group, make_sku, staff_code
+from tests.conftest import Chain, build_chain, make_group, make_sku, staff_code, vouched
 from tests.orders.test_pickup import pay
 
 # Strings that exist only in store B's data: none may appear in what store A's staff get back.
@@ -83,13 +84,17 @@ def build_world() -> World:
     invitation_a = staff_code(chain.cashier_a, group_a)
     invitation_b = staff_code(chain.cashier_b, group_b)
     joined_a = group_actions.join_by_invitation(
-        code=group_actions.invitation_code(invitation_a), phone="13900001111", name="甲会员"
+        code=group_actions.invitation_code(invitation_a),
+        proof=vouched(group_actions.invitation_code(invitation_a), "13900001111"),
+        name="甲会员",
     )
     joined_b = group_actions.join_by_invitation(
         code=group_actions.invitation_code(invitation_b),
-        phone="13900009999",
+        proof=vouched(group_actions.invitation_code(invitation_b), "13900009999"),
         name="乙会员",
-        identities={"wechat_openid": "o-openid-b"},
+    )
+    member_actions.attach_identity(
+        acting=chain.admin, member=joined_b.member, channel="wechat_openid", value="o-openid-b"
     )
     assert joined_b.reward is not None
     sku = make_sku(chain, code="W-1", stock={chain.store_a: 10, chain.store_b: 10})

@@ -13,7 +13,8 @@ import uuid
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -22,7 +23,7 @@ from ninja.renderers import JSONRenderer
 
 from shequn import __version__
 from shequn.core.errors import DomainError, InvalidInput
-from shequn.org.auth import API_AUTH
+from shequn.org.auth import API_AUTH, docs_access
 
 logger = logging.getLogger("shequn.api")
 
@@ -50,7 +51,52 @@ class UnicodeJSONRenderer(JSONRenderer):
     json_dumps_params = {"ensure_ascii": False}  # noqa: RUF012 - ninja's own class attribute
 
 
-api = NinjaAPI(
+# What every error response looks like, and when each status is answered. The schema names them
+# for each operation, so a client (and the schemathesis run in the suite) knows what to expect.
+ERROR_SCHEMA = {
+    "title": "Error",
+    "type": "object",
+    "required": ["code", "message"],
+    "properties": {
+        "code": {"type": "string", "description": "稳定的错误代码, 如 group_full"},
+        "message": {"type": "string", "description": "给人看的中文说明"},
+        "details": {"type": "object", "description": "补充信息(字段错误、建议等)"},
+    },
+}
+ERRORS = {
+    400: "请求无法解析: 非 UTF-8/JSON 的请求体、Idempotency-Key 格式不对、参数过多",
+    401: "未登录、令牌无效或已停用",
+    403: "当前角色无此权限, 或 CSRF 校验失败",
+    404: "对象不存在或不在调用者的数据范围内(两者同一回答, 无法探测编号)",
+    409: "与当前状态冲突(重复、已处理、并发修改)",
+    413: "请求体过大",
+    422: "参数不合法、数值超出范围, 或业务规则拒绝",
+    429: "尝试过于频繁, 请稍后再试",
+}
+PUBLIC_ERRORS = (400, 404, 409, 413, 422, 429)
+
+
+class ShequnAPI(NinjaAPI):
+    def get_openapi_schema(self, **kwargs: Any) -> Any:
+        schema = super().get_openapi_schema(**kwargs)
+        document_errors(schema)
+        return schema
+
+
+def document_errors(schema: dict[str, Any]) -> None:
+    """Add the error responses to every operation: the same shape whatever the status."""
+    schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    for path in schema["paths"].values():
+        for operation in path.values():
+            secured = bool(operation.get("security"))
+            for status, description in ERRORS.items():
+                if not secured and status not in PUBLIC_ERRORS:
+                    continue
+                operation["responses"].setdefault(status, {"description": description, **ref})
+
+
+api = ShequnAPI(
     title="Shequn 社群新零售 API",
     version=__version__,
     description="组织、会员、社群与邀请。所有写操作支持 `Idempotency-Key` 请求头。",
@@ -59,6 +105,7 @@ api = NinjaAPI(
     renderer=UnicodeJSONRenderer(),
     urls_namespace="api",
     docs_url="/docs",
+    docs_decorator=docs_access,  # SHEQUN_API_DOCS_PUBLIC off: staff only
 )
 
 
@@ -104,6 +151,23 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 @api.exception_handler(RequestDataTooBig)
 def on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
     return error(request, 413, "payload_too_large", "请求体过大")
+
+
+@api.exception_handler(SuspiciousOperation)
+def on_suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
+    """Django's own refusals of a request (over 1,000 parameters, a bad host …)."""
+    return error(request, 400, "bad_request", "请求无法处理: 参数过多或格式异常")
+
+
+@api.exception_handler(OverflowError)
+def on_overflow(request: HttpRequest, exc: OverflowError) -> HttpResponse:
+    """A number past what the database stores (an id of 25 digits): out of range, not a crash."""
+    return error(request, 422, "out_of_range", "数值超出范围")
+
+
+@api.exception_handler(DataError)
+def on_data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
+    return error(request, 422, "out_of_range", "数值超出范围或格式不被数据库接受")
 
 
 @api.exception_handler(Http404)

@@ -183,12 +183,22 @@ def _start_payment_simulator(host: str, port: int, simulator_port: int) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from shequn.server import serve
+    from shequn.server import serve, unsafe_for_serving
     from shequn.wsgi import application
 
     host, port = args.host, args.port
     if args.workers < 1 or args.threads < 1:
         return _fail("--workers 和 --threads 须为正整数")
+    problems = unsafe_for_serving()
+    if problems and not args.dev:
+        return _fail(
+            "拒绝以开发配置提供服务: "
+            + "; ".join(problems)
+            + "。生产环境请设置 DJANGO_SETTINGS_MODULE=shequn.settings.production 和 SECRET_KEY;"
+            " 仅在本机开发时可加 --dev"
+        )
+    if problems:
+        print("开发模式, 仅供本机开发和演示, 不要对外提供服务: " + "; ".join(problems))
     if args.simulate_payments:
         _start_payment_simulator(host, port, args.simulator_port)
     how = f"{args.workers} 个进程" if args.workers > 1 else f"1 个进程, {args.threads} 个线程"
@@ -349,7 +359,7 @@ def cmd_demand_classify(args: argparse.Namespace) -> int:
     from shequn.demand.jsonl import BadLine, classify_lines
 
     try:
-        classify_lines(sys.stdin, sys.stdout)
+        classify_lines(sys.stdin.buffer, sys.stdout)  # bytes: bad UTF-8 is named, not patched
     except BadLine as bad:
         return _fail(str(bad))
     return 0
@@ -499,7 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
     server_args(p, simulate=True)
     seed_args(p)
     p.add_argument("--no-serve", action="store_true", help="只准备数据, 不启动服务")
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=cmd_demo, dev=True)  # the demo is the development settings' purpose
 
     p = sub.add_parser(
         "serve",
@@ -508,6 +518,12 @@ def build_parser() -> argparse.ArgumentParser:
         "到期处理只在一个单独的进程里运行。",
     )
     server_args(p, simulate=False)
+    p.add_argument(
+        "--dev",
+        action="store_true",
+        help="本机开发: 允许以开发配置启动 (公开的开发密钥、DEBUG、登录页显示短信验证码)。"
+        "不加时, 以这样的配置启动会被拒绝",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import transaction
 
+from shequn.core import timeutil
 from shequn.core.audit import record_audit
 from shequn.groups import actions as group_actions
 from shequn.groups.models import (
@@ -26,6 +27,7 @@ from shequn.groups.models import (
     RecruitmentReward,
 )
 from shequn.groups.rewards import recruitment_reward_fen
+from shequn.members.actions import PhoneProof
 from shequn.members.models import Member
 from shequn.org import actions as org_actions
 from shequn.org.models import NodeKind, OrgNode, Staff
@@ -225,6 +227,9 @@ def seed_demo(
             s.node_id: [c.user for c in Staff.objects.filter(node=s.node, role=Role.CASHIER)]
             for s in Staff.objects.filter(role=Role.STORE_MANAGER)
         }
+        # Four in five consent to chat analysis (the 需求看板 hears only them); by position, not
+        # by ``rng``, so the rest of the demo is drawn as before.
+        consented_at = timeutil.now()
         member_rows = [
             Member(
                 chain=chain,
@@ -232,8 +237,10 @@ def seed_demo(
                 name=_person_name(rng),
                 home_store=rng.choice(store_nodes),
                 consent_marketing=rng.random() < 0.7,
+                consent_chat_analysis=n % 5 != 4,
+                consent_chat_analysis_at=consented_at if n % 5 != 4 else None,
             )
-            for _ in range(members)
+            for n in range(members)
         ]
         batch = 1000
         for start in range(0, len(member_rows), batch):
@@ -313,7 +320,9 @@ def seed_demo(
             acting=cashier, kind=InvitationKind.STAFF, group=group, days=90
         )
         group_actions.join_by_invitation(
-            code=group_actions.invitation_code(invitation), phone=member.phone, name=member.name
+            code=group_actions.invitation_code(invitation),
+            proof=PhoneProof.vouched(chain.pk, member.phone),
+            name=member.name,
         )
         summary.real_joins += 1
         progress("扫码入群", index + 1, len(real_members))

@@ -53,6 +53,25 @@ def serve(
         _serve_gunicorn(application, host, port, workers, sweep_interval_s, quiet)
 
 
+def unsafe_for_serving() -> list[str]:
+    """What in the current settings is for development only and unsafe on a served site:
+    the public dev SECRET_KEY (or a weak one — whoever has it can forge a member's token),
+    login codes shown on the page instead of texted, DEBUG. Empty: safe to serve."""
+    from django.conf import settings
+
+    from shequn.settings import DEV_SECRET_KEY
+
+    key = str(settings.SECRET_KEY)
+    problems = []
+    if key == DEV_SECRET_KEY or len(key) < 50 or len(set(key)) < 5:
+        problems.append("SECRET_KEY 是公开的开发密钥或过弱(会员令牌可被伪造)")
+    if settings.SHEQUN_SMS_BACKEND == "display":
+        problems.append("短信验证码会显示在登录页上 (SHEQUN_SMS_BACKEND=display)")
+    if settings.DEBUG:
+        problems.append("DEBUG 已开启")
+    return problems
+
+
 def _import_every_view() -> None:
     """Import the URLconf, and with it every view, API and what they import (the classifier,
     jieba …), now rather than in each worker's first request: that took 0.65 s of CPU per

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from django.db import close_old_connections
 
+from shequn.core.throttle import sweep_idle_counters
 from shequn.demand.actions import classify_pending
 from shequn.demand.proposals import sweep_proposals
 from shequn.groups.wecom_sync import sweep_wecom_resyncs
@@ -33,6 +34,7 @@ SWEEPS: list[tuple[str, Callable[..., int]]] = [
     ("orders.refund_submission", sweep_unsubmitted_refunds),
     ("demand.classify_messages", classify_pending),
     ("groups.wecom_resync", sweep_wecom_resyncs),
+    ("core.throttle_counters", sweep_idle_counters),
 ]
 
 

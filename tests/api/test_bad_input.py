@@ -13,7 +13,7 @@ from django.test import Client
 from shequn.core import timeutil
 from shequn.groups import actions as group_actions
 from shequn.groups.models import Invitation
-from tests.conftest import client_for
+from tests.conftest import api_join, client_for
 from tests.world import World
 
 
@@ -36,11 +36,7 @@ def assert_error(response: Any, status: int, code: str | None = None) -> dict[st
 
 
 def join(client: Client, code: str, phone: str = "13711112222") -> Any:
-    return client.post(
-        "/api/join",
-        data=json.dumps({"code": code, "phone": phone}),
-        content_type="application/json",
-    )
+    return api_join(client, code, phone)
 
 
 @pytest.mark.parametrize("bad_phone", ["12345", "1381234123x", "", "+1 202 555 0100 1234"])

@@ -26,6 +26,7 @@ from tests.world import B_MARKERS, World
 # The signed code or member token is the authority on these; no staff scope applies.
 PUBLIC = {
     ("GET", "/api/join/{code}"),
+    ("POST", "/api/join/sms"),
     ("POST", "/api/join"),
     ("POST", "/api/join/leave"),
     ("POST", "/api/member/orders"),  # the member's own token; place_order checks the store

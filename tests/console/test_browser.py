@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from shequn.groups import actions as group_actions
-from tests.conftest import ARTIFACTS, PASSWORD
+from tests.conftest import ARTIFACTS, PASSWORD, texted_code
 from tests.world import build_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -43,11 +43,20 @@ def test_customer_joins_through_qr_page_on_a_phone(browser: Browser, live_server
     page = browser.new_page(locale="zh-CN", viewport={"width": 375, "height": 812})
     page.goto(f"{live_server}/j/{code}/")
     page.fill("input[name=phone]", "123")
-    page.click("button[type=submit]")
+    page.click("button[value=send]")
     assert "手机号格式不正确" in page.locator("#join-error").inner_text()
     page.fill("input[name=phone]", "13655557777")
     page.fill("input[name=name]", "张阿姨")
-    page.click("button[type=submit]")
+    page.click("button[value=send]")
+    assert "验证码已发送" in page.locator("#code-sent").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "join-code-step-375.png"), full_page=True)
+    page.fill("input[name=sms_code]", "000000" if texted_code("13655557777") != "000000" else "1")
+    page.click("button[value=join]")
+    assert "验证码不正确" in page.locator("#join-error").inner_text()
+    page.fill("input[name=sms_code]", texted_code("13655557777"))
+    assert page.input_value("input[name=name]") == "张阿姨"  # kept across the error
+    page.click("button[value=join]")
     assert "加入成功" in page.locator("#joined").inner_text()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "join-page-375.png"), full_page=True)

@@ -9,7 +9,7 @@ from django.test import Client
 
 from shequn.groups import actions as group_actions
 from shequn.groups.models import GroupMembership
-from tests.conftest import client_for
+from tests.conftest import client_for, texted_code
 from tests.world import World
 
 
@@ -92,13 +92,23 @@ def test_public_join_page(world: World) -> None:
     client = Client()
     html = page(client, f"/j/{code}/")
     assert "A店" in html
-    response = client.post(f"/j/{code}/", {"phone": "13655556666", "name": "扫码顾客"})
+    sent = client.post(f"/j/{code}/", {"phone": "13655556666", "action": "send"})
+    assert "验证码已发送" in sent.content.decode()
+    response = client.post(
+        f"/j/{code}/",
+        {
+            "phone": "13655556666",
+            "name": "扫码顾客",
+            "sms_code": texted_code("13655556666"),
+            "action": "join",
+        },
+    )
     assert response.status_code == 200
     assert "加入成功" in response.content.decode()
     assert GroupMembership.objects.filter(
         member__phone="+8613655556666", group=world.group_a
     ).exists()
-    bad = client.post(f"/j/{code}/", {"phone": "123"})
+    bad = client.post(f"/j/{code}/", {"phone": "123", "action": "send"})
     assert bad.status_code == 422
     assert "手机号格式不正确" in bad.content.decode()
     assert page(client, f"/j/{code[:-1]}x/", 422).count("邀请码") >= 1

@@ -193,3 +193,57 @@ def test_a_bad_line_is_named_and_the_run_fails(bad: str, reason: str) -> None:
     assert "第 2 行" in done.stderr
     assert reason in done.stderr
     assert len(done.stdout.splitlines()) == 1  # the line before it was answered
+
+
+def run_classify_bytes(stdin: bytes) -> subprocess.CompletedProcess[bytes]:
+    """``run_classify`` fed raw bytes, as another tool's pipe may be."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE"}}
+    return subprocess.run(
+        [sys.executable, "-m", "shequn.cli", "demand", "classify"],
+        input=stdin,
+        capture_output=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+DEEP_ID = '{"id": ' + "[" * 5000 + "]" * 5000 + ', "text": "好"}'
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (b"[" * 100_000, "嵌套过深"),  # RecursionError in the JSON parser
+        (DEEP_ID.encode(), "嵌套过深"),  # well-formed, but no parser should go that deep
+        (b'{"id": 2, "text": "\xff\xfe \xe5\xa5"}', "不是 UTF-8 编码的文本"),
+        (b'{"id": "\\ud800", "text": "x"}', "无法编码"),  # an id no UTF-8 answer can carry
+        (b'{"id": ' + b"1" * 5000 + b', "text": "x"}', "不是合法的 JSON"),  # past int digits
+    ],
+    ids=["deep-array", "deep-id", "not-utf8", "lone-surrogate-id", "huge-number"],
+)
+def test_any_bad_line_is_named_on_one_line_with_exit_2(bad: bytes, reason: str) -> None:
+    done = run_classify_bytes(
+        b'{"id": 1, "text": "\xe5\xa5\xbd"}\n' + bad + b'\n{"id": 3, "text": "x"}\n'
+    )
+    stderr = done.stderr.decode()
+    assert done.returncode == 2, stderr
+    assert stderr.startswith("shequn: 第 2 行: ")
+    assert reason in stderr
+    assert stderr.count("\n") == 1  # one line
+    assert [json.loads(line)["id"] for line in done.stdout.splitlines()] == [1]
+
+
+def test_utf8_bytes_on_stdin_are_answered_as_before() -> None:
+    inputs = [
+        {"id": 1, "text": "要是有小包装的艾灸贴就好了"},
+        {"id": {"k": ["深", 2]}, "text": "鸡蛋很新鲜，下次还买"},
+    ]
+    data = "".join(json.dumps(row, ensure_ascii=False) + "\r\n" for row in inputs).encode()
+    done = run_classify_bytes(data + b"\n")
+    assert done.returncode == 0, done.stderr.decode()
+    answers = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert [a["id"] for a in answers] == [row["id"] for row in inputs]
+    assert [a["label"] for a in answers] == ["need", "praise"]
+    first = done.stdout.decode().splitlines()[0]
+    assert first == json.dumps(answers[0], ensure_ascii=False)  # the same bytes as before

@@ -21,7 +21,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from shequn.demand.actions import classify_pending
-from shequn.demand.ingest import BadRecord, import_messages, read_csv, read_jsonl
+from shequn.demand.ingest import BadRecord, import_messages, open_records, read_csv, read_jsonl
 from shequn.demand.models import Message, MessageType
 from shequn.groups.models import CustomerGroup
 from shequn.members.models import ChannelIdentity, IdentityChannel
@@ -205,6 +205,23 @@ def test_bytes_lines_bom_and_text_that_is_not_utf8() -> None:
     text = list(read_jsonl(io.StringIO("\ufeff" + "\n".join(good))))  # a text stream reads alike
     assert text == [read[0], read[2]._replace(line=2)]
     assert read[0].sent_at == datetime(2025, 11, 24, 16, 0, tzinfo=UTC)
+
+
+def test_a_csv_file_stays_open_and_a_row_that_is_not_utf8_is_one_bad_row() -> None:
+    """`shequn messages import` reads a .csv through ``open_records`` and asks the file for its
+    position after the last row (the progress bar): the reader must leave the caller's file open.
+    A row with bytes that are not UTF-8 is one bad row, named by its line; the rest still read."""
+    data = (
+        "msgid,group_id,time,content\nc-1,7,2026-11-24T09:30:00+08:00,想要小包装\n".encode()
+        + b"c-2,7,2026-11-24T09:31:00+08:00,\xff\xfe\n"
+        + "c-3,7,2026-11-24T09:32:00+08:00,好\n".encode()
+    )
+    raw = io.BytesIO(data)
+    read = list(open_records("messages.CSV", raw))
+    assert not raw.closed
+    assert raw.tell() == len(data)
+    assert [type(r).__name__ for r in read] == ["Incoming", "BadRecord", "Incoming"]
+    assert read[1] == BadRecord(3, "不是 UTF-8 编码的文本")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -47,8 +47,13 @@ pytestmark = pytest.mark.django_db
 
 
 def join(group: Any, n: int) -> Member:
+    """A member of ``group`` who consented to chat analysis (so their needs reach topics)."""
     person = Member.objects.create(
-        chain_id=group.store.chain_id, phone=phone(n), home_store=group.store
+        chain_id=group.store.chain_id,
+        phone=phone(n),
+        home_store=group.store,
+        consent_chat_analysis=True,
+        consent_chat_analysis_at=timeutil.now(),
     )
     join_group(group=group, member=person, channel="store_qr")
     return person

@@ -1,6 +1,7 @@
 """The demand board: needs and complaints join topics (product, else category, else keyword, ×
 aspect) as they are labelled; counts are of distinct members, groups and stores; HQ renames and
-merges (later mentions follow the merge); a supplier sees only its own categories' topics."""
+merges (later mentions follow the merge); a supplier sees only its own categories' topics; only
+members who consented to chat analysis are heard there (``member`` here is one who did)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ from shequn.catalog.models import Product
 from shequn.core import timeutil
 from shequn.demand.actions import classify_pending
 from shequn.demand.ingest import MessageRow, epoch_us, store_rows
-from shequn.demand.models import Topic, TopicMention
+from shequn.demand.models import Complaint, Message, ModerationCase, Topic, TopicMention
+from shequn.demand.proposals import source_groups
 from shequn.demand.queries import visible_topics
 from shequn.demand.topics import board, merge_topics, rename_topic
+from shequn.members.actions import set_consent
+from shequn.members.models import Member
 from tests.conftest import Chain, client_for, make_group
-from tests.referrals.test_commission_lifecycle import member
+from tests.referrals.test_commission_lifecycle import member as not_asked
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +47,13 @@ def shop(chain: Chain) -> dict[str, Any]:
         "group_a2": make_group(chain.manager_a, chain.store_a, name="A店团购群"),
         "group_b": make_group(chain.manager_b, chain.store_b, name="B店群"),
     }
+
+
+def member(chain: Chain, n: int, store: Any = None) -> Member:
+    """A member who consented to chat analysis (PIPL: the board hears no one else)."""
+    person = not_asked(chain, n, store)
+    set_consent(member=person, purpose="chat_analysis", granted=True)
+    return person
 
 
 def say(chain: Chain, group: Any, key: str, who: Any, text: str) -> None:
@@ -134,3 +145,55 @@ def test_a_supplier_sees_only_its_own_categories(chain: Chain, shop: dict[str, A
     hq = client_for(chain.hq_operator).get("/demand/").content.decode()
     assert "土鸡蛋" in hq
     assert 'name="merge_into"' in hq
+
+
+def test_without_consent_to_chat_analysis_a_member_is_never_on_the_board(
+    chain: Chain, shop: dict[str, Any]
+) -> None:
+    """Not consenting (the default): the messages are stored and labelled, an ad still opens a
+    moderation case and a complaint still reaches the 投诉 feed (running the group and answering
+    a customer who complained in it are not analysis), but nothing of theirs joins a topic, is
+    quoted or is counted — on the board, in the API or on the console page."""
+    alice, dave = member(chain, 1), not_asked(chain, 4)
+    say(chain, shop["group_a"], "1", alice, "要是有小包装的艾草暖宫贴就好了")
+    say(chain, shop["group_a"], "2", dave, "艾草暖宫贴能不能出个小包装的，一盒太多了")
+    say(chain, shop["group_b"], "3", dave, "昨天买的土鸡蛋送来碎了好几个，太失望了")
+    say(chain, shop["group_b"], "4", dave, "兼职日结, 在家就能做, 加我vx: job8888")
+    classify_pending()
+    labels = dict(
+        Message.objects.filter(sender_member=dave).values_list("platform_msg_id", "label")
+    )
+    assert labels == {"2": "need", "3": "complaint", "4": "ad"}
+    assert Complaint.objects.filter(member=dave).count() == 1
+    assert ModerationCase.objects.filter(member=dave).count() == 1
+    assert not TopicMention.objects.filter(member=dave).exists()
+    (card,) = board(Topic.objects.all())
+    assert (card.members, card.groups, card.needs, card.complaints) == (1, 1, 1, 0)
+    assert card.quotes == ["要是有小包装的艾草暖宫贴就好了"]
+    topics = client_for(chain.hq_operator).get("/api/demand/topics").json()
+    assert [(t["members"], t["quotes"]) for t in topics] == [(1, card.quotes)]
+    page = client_for(chain.hq_operator).get("/demand/").content.decode()
+    assert "一盒太多了" not in page
+    assert "土鸡蛋" not in page
+
+
+def test_a_withdrawn_consent_takes_the_member_off_the_board_at_once(
+    chain: Chain, shop: dict[str, Any]
+) -> None:
+    alice, bob = member(chain, 1), member(chain, 2, chain.store_b)
+    say(chain, shop["group_a"], "1", alice, "要是有小包装的艾草暖宫贴就好了")
+    say(chain, shop["group_b"], "2", bob, "希望艾草暖宫贴出小包装，出差带着方便")
+    classify_pending()
+    (card,) = board(Topic.objects.all())
+    assert (card.members, card.stores, len(card.quotes)) == (2, 2, 2)
+    set_consent(member=bob, purpose="chat_analysis", granted=False)
+    (card,) = board(Topic.objects.all())
+    assert (card.members, card.groups, card.stores, card.needs) == (1, 1, 1, 1)
+    assert card.quotes == ["要是有小包装的艾草暖宫贴就好了"]
+    assert sum(n for _, n in card.weekly) == 1
+    assert source_groups(card.topic) == [shop["group_a"].pk]  # a proposal goes where voices are
+    say(chain, shop["group_b"], "3", bob, "艾草暖宫贴小包装什么时候有")
+    classify_pending()
+    assert not TopicMention.objects.filter(message__platform_msg_id="3").exists()
+    set_consent(member=alice, purpose="chat_analysis", granted=False)
+    assert board(Topic.objects.all()) == []  # nobody left who may be heard

@@ -17,11 +17,14 @@ from shequn.groups.models import (
 from shequn.groups.queries import access_invitation
 from shequn.groups.rewards import recruitment_reward_fen
 from shequn.members.models import Member
-from tests.conftest import Chain, make_group, phone, staff_code
+from tests.conftest import Chain, make_group, phone, staff_code, vouched
 
 
 def join(invitation: Invitation, n: int) -> actions.JoinResult:
-    return actions.join_by_invitation(code=actions.invitation_code(invitation), phone=phone(n))
+    return actions.join_by_invitation(
+        code=actions.invitation_code(invitation),
+        proof=vouched(actions.invitation_code(invitation), phone(n)),
+    )
 
 
 def test_reward_tiers_follow_the_seed() -> None:
@@ -127,7 +130,8 @@ def test_expired_revoked_and_tampered_codes_refused(chain: Chain) -> None:
     text = actions.invitation_code(code)
     with pytest.raises(InvalidInput) as tampered:
         actions.join_by_invitation(
-            code=text[:-1] + ("A" if text[-1] != "A" else "B"), phone=phone(1)
+            code=text[:-1] + ("A" if text[-1] != "A" else "B"),
+            proof=vouched(text[:-1] + ("A" if text[-1] != "A" else "B"), phone(1)),
         )
     assert tampered.value.code == "invalid_invitation"
 
@@ -196,14 +200,16 @@ def test_member_referral_records_the_referrer(chain: Chain) -> None:
     code = actions.invitation_code(
         actions.create_invitation(acting=chain.manager_a, kind=InvitationKind.GROUP, group=group)
     )
-    sharer = actions.join_by_invitation(code=code, phone=phone(1))
+    sharer = actions.join_by_invitation(code=code, proof=vouched(code, phone(1)))
     friend = actions.join_by_invitation(
-        code=code, phone=phone(2), referrer_token=sharer.member_token
+        code=code, proof=vouched(code, phone(2)), referrer_token=sharer.member_token
     )
     assert friend.membership.join_channel == JoinChannel.MEMBER_REFERRAL
     assert friend.membership.invited_by_member == sharer.member
     with pytest.raises(InvalidInput) as info:
-        actions.join_by_invitation(code=code, phone=phone(3), referrer_token="forged.token")
+        actions.join_by_invitation(
+            code=code, proof=vouched(code, phone(3)), referrer_token="forged.token"
+        )
     assert info.value.code == "invalid_member_token"
     assert not Member.objects.filter(phone=phone(3)).exists()
 

@@ -17,7 +17,7 @@ from shequn.core.errors import DomainError
 from shequn.groups import actions
 from shequn.groups.models import CustomerGroup, GroupMembership, RecruitmentReward
 from shequn.groups.rewards import recruitment_reward_fen
-from tests.conftest import build_chain, make_group, phone, staff_code
+from tests.conftest import build_chain, make_group, phone, staff_code, vouched
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
 
@@ -37,7 +37,7 @@ def test_600_concurrent_joins_fill_500_exactly() -> None:
     def attempt(n: int) -> str:
         try:
             # Every 10th customer scans twice: duplicates must be refused, never double-counted.
-            actions.join_by_invitation(code=code, phone=phone(n % 550))
+            actions.join_by_invitation(code=code, proof=vouched(code, phone(n % 550)))
             return "joined"
         except DomainError as exc:
             return exc.code
@@ -74,7 +74,7 @@ def test_concurrent_store_code_joins_fall_through_to_groups_with_room() -> None:
 
     def attempt(n: int) -> str:
         try:
-            actions.join_by_invitation(code=code, phone=phone(1000 + n))
+            actions.join_by_invitation(code=code, proof=vouched(code, phone(1000 + n)))
             return "joined"
         except DomainError as exc:
             return exc.code

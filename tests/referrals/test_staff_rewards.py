@@ -21,7 +21,7 @@ from shequn.referrals.staff_rewards import (
     book_recruitment_rewards,
     pay_staff_rewards,
 )
-from tests.conftest import Chain, make_group, make_sku, phone, staff_code
+from tests.conftest import Chain, make_group, make_sku, phone, staff_code, vouched
 from tests.orders.test_pickup import pay
 from tests.referrals.test_bulk_booking import ledger_is_sound
 from tests.referrals.test_commission_lifecycle import member, refund_in_full
@@ -37,7 +37,9 @@ def test_a_cashiers_recruitment_rewards_are_booked_with_the_joins(chain: Chain) 
     group = make_group(chain.manager_a, chain.store_a)
     code = staff_code(chain.cashier_a, group)
     for n in range(3):
-        groups.join_by_invitation(code=groups.invitation_code(code), phone=phone(n))
+        groups.join_by_invitation(
+            code=groups.invitation_code(code), proof=vouched(groups.invitation_code(code), phone(n))
+        )
     rewards = RecruitmentReward.objects.filter(staff=chain.cashier_a.user)
     assert rewards.count() == 3
     assert earned(chain, chain.cashier_a) == 150
@@ -94,7 +96,8 @@ def test_rewards_are_paid_with_wages_once_and_a_later_clawback_is_flagged(
     sku = make_sku(chain, price_fen=2000, stock={chain.store_a: 50})
     order = group_order(chain, owned_group, sku, 1, units=1)  # 100 fen
     groups.join_by_invitation(
-        code=groups.invitation_code(staff_code(chain.cashier_a, owned_group)), phone=phone(9)
+        code=groups.invitation_code(staff_code(chain.cashier_a, owned_group)),
+        proof=vouched(groups.invitation_code(staff_code(chain.cashier_a, owned_group)), phone(9)),
     )
     with pytest.raises(PermissionDenied):
         pay_staff_rewards(acting=chain.manager_a, label="2026-11")
@@ -127,7 +130,9 @@ def test_rewards_loaded_in_bulk_are_booked_once_like_the_joins_book_them(chain: 
     group = make_group(chain.manager_a, chain.store_a)
     code = staff_code(chain.cashier_a, group)
     for n in range(2):
-        groups.join_by_invitation(code=groups.invitation_code(code), phone=phone(n))
+        groups.join_by_invitation(
+            code=groups.invitation_code(code), proof=vouched(groups.invitation_code(code), phone(n))
+        )
     rewards = list(RecruitmentReward.objects.select_related("group", "staff"))
     assert book_recruitment_rewards(rewards, chain.hq.pk) == 0  # booked by the joins already
     assert LedgerTransaction.objects.filter(kind=TransactionKind.RECRUITMENT_REWARD).count() == 2

@@ -114,3 +114,33 @@ def test_a_sharer_reads_earnings_and_withdraws_by_token(chain: Chain) -> None:
     assert again.json()["in_flight_fen"] == 2000
     assert LedgerTransaction.objects.filter(kind="withdraw").count() == 1
     assert Client().get("/api/member/earnings").status_code == 401
+
+
+def test_an_idempotency_key_is_the_members_own(chain: Chain) -> None:
+    """Member B sending member A's ``Idempotency-Key`` (and the same body) gets an order of
+    their own, never A's stored response."""
+    sku = make_sku(chain, price_fen=1200, stock={chain.store_a: 10})
+    a, b = member_no(chain, 1), member_no(chain, 2)
+    body = {
+        "store_id": chain.store_a.pk,
+        "lines": [{"sku_id": sku.pk, "quantity": 1}],
+        "idempotency_key": "same-app-key",
+    }
+
+    def send(member_id: int) -> Any:
+        return Client().post(
+            URL,
+            json.dumps(body),
+            "application/json",
+            HTTP_X_MEMBER_TOKEN=sign_member(member_id),
+            HTTP_IDEMPOTENCY_KEY="shared-header-key",
+        )
+
+    first = send(a.pk)
+    assert first.status_code == 201, first.content
+    other = send(b.pk)
+    assert other.status_code == 201, other.content
+    assert other.json()["id"] != first.json()["id"]
+    assert Order.objects.get(pk=other.json()["id"]).member_id == b.pk
+    again = send(a.pk)  # A's own retry still replays A's order
+    assert again.json()["id"] == first.json()["id"]

@@ -4,8 +4,9 @@ from datetime import datetime
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
+from shequn.core.pagination import Page
 from shequn.core.validation import MAX_PRICE_FEN
 from shequn.org.api import staff_of
 from shequn.org.scoping import access_node, get_scoped, within_node
@@ -132,7 +133,7 @@ class MovementOut(Schema):
 
 
 @router.get("/suppliers", response=list[SupplierOut], summary="供应商")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_suppliers(request: HttpRequest) -> object:
     return visible_suppliers(staff_of(request))
 
@@ -149,7 +150,7 @@ def create_supplier(request: HttpRequest, payload: SupplierIn) -> Status[Supplie
 
 
 @router.get("/products", response=list[ProductOut], summary="商品(本连锁)")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_products(request: HttpRequest, pyramid_role: PyramidRole | None = None) -> object:
     qs = visible_products(staff_of(request))
     return qs.filter(pyramid_role=pyramid_role) if pyramid_role else qs
@@ -205,7 +206,7 @@ def set_tiers(request: HttpRequest, sku_id: int, payload: TiersIn) -> Sku:
 
 
 @router.get("/stock", response=list[StockOut], summary="门店库存(本部门及下级)")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_stock(
     request: HttpRequest, store_id: int | None = None, sku_id: int | None = None
 ) -> object:
@@ -219,7 +220,7 @@ def list_stock(
 
 
 @router.get("/stock/movements", response=list[MovementOut], summary="库存流水")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_movements(request: HttpRequest, store_id: int | None = None) -> object:
     staff = staff_of(request)
     qs = visible_movements(staff)

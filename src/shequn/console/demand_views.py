@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from shequn.catalog.models import Supplier
 from shequn.core import timeutil
 from shequn.core.errors import InvalidInput
+from shequn.core.validation import parse_row_id
 from shequn.demand.complaints import SLA, sla_by_store
 from shequn.demand.models import MessageLabel
 from shequn.demand.moderation import decide_case
@@ -68,8 +69,9 @@ def group_messages(request: HttpRequest) -> HttpResponse:
     rows = visible_messages(staff)
     if label:
         rows = rows.filter(label=label)
-    if group.isdigit():
-        rows = rows.filter(group_id=int(group))
+    group_id = parse_row_id(group)
+    if group_id is not None:
+        rows = rows.filter(group_id=group_id)
     return render(
         request,
         "console/messages.html",

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from shequn.catalog.queries import access_product, visible_products, visible_stock
 from shequn.core import timeutil
 from shequn.core.errors import DomainError, InvalidInput
+from shequn.core.middleware import client_ip
 from shequn.core.money import format_fen, yuan_to_fen
 from shequn.core.timeutil import local_day_bounds, local_today
 from shequn.groups import actions as group_actions
@@ -27,15 +28,18 @@ from shequn.groups.qr import qr_png
 from shequn.groups.queries import (
     access_group,
     access_invitation,
+    stores_with_groups,
     visible_groups,
     visible_invitations,
     visible_memberships,
     visible_rewards,
 )
+from shequn.integrations import sms
+from shequn.members.actions import prove_phone, send_login_code, ticked_consents
 from shequn.members.phones import normalize_phone
 from shequn.members.queries import can_see_pii, phone_for, visible_members
 from shequn.orders.actions import request_refund, verify_pickup
-from shequn.orders.exports import orders_workbook
+from shequn.orders.exports import export_orders
 from shequn.orders.models import Fulfilment, Order, OrderChannel, OrderStatus, RefundStatus
 from shequn.orders.queries import access_order, visible_orders, visible_refunds
 from shequn.org.models import NodeKind, Staff
@@ -45,17 +49,19 @@ from shequn.org.scoping import access_node, acting_staff, require_perm, scoped, 
 from shequn.promotions.calendar import week_calendar
 from shequn.promotions.queries import visible_schedules
 from shequn.referrals.actions import decide_sharer, review_commission
-from shequn.referrals.exports import statement_workbook
+from shequn.referrals.exports import export_statement
 from shequn.referrals.models import BindingMode, CommissionStatus, SharerStatus
-from shequn.referrals.policy import chain_policy, set_referral_settings
+from shequn.referrals.policy import set_referral_settings
 from shequn.referrals.queries import (
     access_sharer,
     leaderboard,
     month_bounds,
     month_commissions,
+    referral_settings,
     visible_commissions,
     visible_sharers,
 )
+from shequn.shop import session as shop_session
 from shequn.shop.actions import push_product_card
 from shequn.shop.links import Source, product_link
 from shequn.shop.models import GroupPost
@@ -146,12 +152,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @staff_view
 def stores(request: HttpRequest) -> HttpResponse:
-    staff = _staff(request)
-    rows = visible_stores(staff).annotate(
-        group_count=Count("groups", distinct=True),
-        member_total=Sum("groups__member_count"),
-    )
-    return render(request, "console/stores.html", {"stores": rows})
+    return render(request, "console/stores.html", {"stores": stores_with_groups(_staff(request))})
 
 
 @staff_view
@@ -413,9 +414,9 @@ def refunds(request: HttpRequest) -> HttpResponse:
 def orders_export(request: HttpRequest) -> HttpResponse:
     """The order list as an Excel workbook (what the filters show, up to 20,000 orders)."""
     staff = _staff(request)
-    qs, _ = _filtered_orders(request, staff)
+    qs, status = _filtered_orders(request, staff)
     response = HttpResponse(
-        orders_workbook(staff, qs[:20_000]),
+        export_orders(acting=staff, orders=qs[:20_000], filters={"status": status}),
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
     name = f"orders-{local_today():%Y%m%d}.xlsx"
@@ -511,27 +512,49 @@ def pickup(request: HttpRequest) -> HttpResponse:
 
 
 def join(request: HttpRequest, code: str) -> HttpResponse:
-    """The page behind every invitation QR code: a customer types a phone and joins."""
+    """The page behind every invitation QR code: a customer proves their phone with the code
+    texted to it, then joins (and is logged in on the member pages)."""
     context: dict[str, Any] = {"code": code}
     try:
         invitation = group_actions.resolve_invitation(code)
     except DomainError as exc:
         return render(request, "console/join.html", {"error": exc.message}, status=exc.status)
     context["invitation"] = invitation
-    if request.method == "POST":
-        try:
-            result = group_actions.join_by_invitation(
-                code=code,
-                phone=request.POST.get("phone", ""),
-                name=request.POST.get("name", ""),
-                consents={"marketing": True} if request.POST.get("consent_marketing") else None,
-            )
-        except DomainError as exc:
-            context["error"] = exc.message
-            context["phone"] = request.POST.get("phone", "")
-            context["name"] = request.POST.get("name", "")
-            return render(request, "console/join.html", context, status=exc.status)
-        context["joined"] = result
+    if request.method != "POST":
+        return render(request, "console/join.html", context)
+    phone = request.POST.get("phone", "").strip()
+    context.update(
+        phone=phone,
+        name=request.POST.get("name", ""),
+        consent_marketing=bool(request.POST.get("consent_marketing")),
+        consent_chat_analysis=bool(request.POST.get("consent_chat_analysis")),
+    )
+    try:
+        if request.POST.get("action") == "send":
+            send_login_code(store=invitation.store, phone=phone, ip=client_ip(request))
+            context["sent"] = True
+            if sms.shows_codes_on_page():
+                context["demo_sms"] = sms.last_text_to(normalize_phone(phone))
+            return render(request, "console/join.html", context)
+        proof = prove_phone(
+            store=invitation.store, phone=phone, code=request.POST.get("sms_code", "")
+        )
+        result = group_actions.join_by_invitation(
+            code=code,
+            proof=proof,
+            name=context["name"],
+            consents=ticked_consents(
+                marketing=context["consent_marketing"],
+                chat_analysis=context["consent_chat_analysis"],
+            ),
+        )
+    except DomainError as exc:
+        context["error"] = exc.message
+        context["sent"] = request.POST.get("action") != "send"
+        return render(request, "console/join.html", context, status=exc.status)
+    shop_session.log_in(request, result.member)
+    shop_session.enter_store(request, result.membership.group.store)
+    context["joined"] = result
     return render(request, "console/join.html", context)
 
 
@@ -595,7 +618,7 @@ def referrals(request: HttpRequest) -> HttpResponse:
             "held": visible_commissions(staff).filter(status=CommissionStatus.HELD)[:100],
             "rows": month_commissions(staff, month)[:300],
             "leaders": leaderboard(staff, month),
-            "policy": chain_policy(staff.node.chain_id),
+            "policy": referral_settings(staff),
             "binding_modes": BindingMode.choices,
             "month": month,
             "can_review": has_perm(staff.role, Perm.MANAGE_COMMISSIONS),
@@ -632,7 +655,7 @@ def referrals_export(request: HttpRequest) -> HttpResponse:
     staff = _staff(request)
     month = _month(request)
     response = HttpResponse(
-        statement_workbook(staff, month_commissions(staff, month)[:50_000]),
+        export_statement(acting=staff, month=month, rows=month_commissions(staff, month)[:50_000]),
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
     response["Content-Disposition"] = f'attachment; filename="commissions-{month}.xlsx"'

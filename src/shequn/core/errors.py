@@ -65,6 +65,13 @@ class RuleViolation(DomainError):
     default_code = "rule_violation"
 
 
+class Throttled(DomainError):
+    """Asked too often (texts to one phone, logins from one address): try again later."""
+
+    status = 429
+    default_code = "throttled"
+
+
 class Unavailable(DomainError):
     """A service we depend on (the payment gateway) cannot be reached; try again shortly."""
 

@@ -19,7 +19,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from . import timeutil
+from . import member_tokens, timeutil
+from .errors import DomainError
 from .middleware import client_ip
 from .models import IdempotencyRecord
 
@@ -35,7 +36,16 @@ def error_response(status: int, code: str, message: str) -> JsonResponse:
 
 
 def request_principal(request: HttpRequest) -> str:
-    """Keys are per caller: a key never reaches another client's stored response."""
+    """Keys are per caller: a key never reaches another client's stored response. A member is
+    known by the member inside their token (a refreshed token keeps its keys; another member
+    sending the same key gets their own result); an invalid token gets a key space of its own
+    and is refused by the endpoint anyway."""
+    member_token = request.headers.get(member_tokens.HEADER, "")
+    if member_token:
+        try:
+            return f"member:{member_tokens.unsign_member(member_token)}"
+        except DomainError:
+            return "member-token:" + hashlib.sha256(member_token.encode()).hexdigest()[:40]
     auth = request.headers.get("Authorization", "")
     if auth:
         return "token:" + hashlib.sha256(auth.encode()).hexdigest()[:40]

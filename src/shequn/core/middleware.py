@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from .audit import collecting_disclosures
 from .context import RequestContext, reset_context, set_context
 
 
@@ -13,7 +14,9 @@ def client_ip(request: HttpRequest) -> str | None:
 
 
 class RequestContextMiddleware:
-    """Records the caller's address and channel for the audit log of this request."""
+    """Records the caller's address and channel for the audit log of this request, and writes
+    what the request showed unmasked (full phone numbers) as one audit event once the answer is
+    ready: if that write fails, the answer is a 500, never the data unrecorded."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -28,6 +31,21 @@ class RequestContextMiddleware:
             )
         )
         try:
-            return self.get_response(request)
+            with collecting_disclosures() as disclosures:
+                response = self.get_response(request)
+                disclosures.record(where=_where(request))
+            return response
         finally:
             reset_context(token)
+
+
+def _where(request: HttpRequest) -> dict[str, object]:
+    """How a request's disclosures came about: the view, the path and the filters (its query)."""
+    match = request.resolver_match
+    return {
+        "view": (match.view_name if match else "")[:100],
+        "method": request.method,
+        "path": request.path[:200],
+        # The raw query, cut: parsing it could raise (over 1,000 parameters) after the answer.
+        "query": request.META.get("QUERY_STRING", "")[:500],
+    }

@@ -105,3 +105,21 @@ class WebhookNonce(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}:{self.nonce}"
+
+
+class ThrottleCounter(models.Model):
+    """How often one thing happened in its current window (texts to a phone, from an address,
+    in the whole deployment). Moved only by ``core.throttle.take``'s guarded UPDATE, so parallel
+    requests can never both pass a limit that only one of them fits under."""
+
+    key = models.CharField(max_length=200, unique=True)
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+    last_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "频率计数"
+        verbose_name_plural = "频率计数"
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"

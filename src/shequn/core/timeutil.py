@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.utils import timezone
 
+from .errors import InvalidInput
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -46,3 +48,19 @@ def local_day_bounds(day: dt.date, tz_name: str | None = None) -> tuple[dt.datet
 
 def local_today(tz_name: str | None = None) -> dt.date:
     return now().astimezone(local_tz(tz_name)).date()
+
+
+# Days people may ask about: wide enough for any real report or plan, narrow enough that a
+# week or month around it, in any zone, is still a valid datetime (9999-12-31 + 7 days is not).
+FIRST_DAY = dt.date(2000, 1, 1)
+LAST_DAY = dt.date(2099, 12, 31)
+
+
+def supported_day(day: dt.date) -> dt.date:
+    """``day`` if it lies in [2000-01-01, 2099-12-31], else InvalidInput (422) naming the range."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidInput(
+            f"日期须在 {FIRST_DAY.isoformat()} 至 {LAST_DAY.isoformat()} 之间",
+            code="date_out_of_range",
+        )
+    return day

@@ -30,3 +30,16 @@ def clean_count(value: object, label: str, maximum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
         raise InvalidInput(f"{label}须为 1 到 {maximum} 的整数", code="invalid_count")
     return value
+
+
+MAX_ROW_ID = 2**63 - 1  # the largest id a 64-bit key column holds
+
+
+def parse_row_id(raw: object) -> int | None:
+    """A row id from a query string or form ("12"), or None for anything that cannot be one:
+    not digits, zero, or past what a key column holds (a 25-digit id once crashed a page)."""
+    text = str(raw or "").strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ROW_ID else None

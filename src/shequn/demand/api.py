@@ -6,11 +6,12 @@ from typing import Literal
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from shequn.catalog.models import Supplier
 from shequn.core import timeutil
 from shequn.core.errors import NotFound
+from shequn.core.pagination import Page
 from shequn.members.queries import phone_for
 from shequn.org.api import staff_of
 from shequn.org.scoping import within_node
@@ -87,7 +88,7 @@ def _message_out(request: HttpRequest, message: Message) -> dict[str, object]:
 
 
 @router.get("/messages", response=list[MessageOut], summary="群消息(本辖区的群, 含分类)")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_messages(
     request: HttpRequest,
     label: Label | None = None,
@@ -121,7 +122,7 @@ class CaseOut(Schema):
 
 
 @router.get("/moderation", response=list[CaseOut], summary="违规处理队列(本辖区的群)")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_cases(
     request: HttpRequest, status: Literal["open", "warned", "removed", "dismissed"] | None = None
 ) -> object:
@@ -160,7 +161,7 @@ class ComplaintOut(Schema):
 
 
 @router.get("/complaints", response=list[ComplaintOut], summary="投诉(本辖区, 最新在前)")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_complaints(
     request: HttpRequest, answered: bool | None = None, store_id: int | None = None
 ) -> object:
@@ -316,7 +317,7 @@ class ProposalOut(Schema):
 @router.get(
     "/proposals", response=list[ProposalOut], summary="反向定制提案(总部: 全部; 供应商: 自己的)"
 )
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_proposals(request: HttpRequest) -> QuerySet[Proposal]:
     return visible_proposals(staff_of(request)).prefetch_related(
         "groups", "production_order__lines"

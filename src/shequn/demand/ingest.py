@@ -393,7 +393,12 @@ def read_jsonl(stream: IO[str] | IO[bytes], platform: str = "import") -> Iterato
             yield None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def read_csv(stream: IO[str], platform: str = "import") -> Iterator[Record]:
+    """Records of a CSV stream. Bytes that were not UTF-8 (decoded with ``surrogateescape``,
+    as ``open_records`` does) make their row one bad row, not the end of the file."""
     reader = csv.DictReader(stream)
     missing = {"msgid", "time"} - set(reader.fieldnames or [])
     if missing:
@@ -401,6 +406,8 @@ def read_csv(stream: IO[str], platform: str = "import") -> Iterator[Record]:
         return
     for row in reader:
         try:
+            if any(type(v) is str and _SURROGATE.search(v) for v in row.values()):
+                raise _Bad("不是 UTF-8 编码的文本")
             yield generic_record(reader.line_num, row, platform)
         except _Bad as bad:
             yield BadRecord(reader.line_num, str(bad))
@@ -742,7 +749,18 @@ def _insert_new_through_staging(rows: Sequence[Row], now: datetime) -> int:
 
 
 def open_records(path: str, raw: IO[bytes]) -> Iterator[Record]:
-    """The reader for a file by its name: .csv, else JSON lines (read as bytes)."""
+    """The reader for a file by its name: .csv, else JSON lines (read as bytes). ``raw`` stays
+    open and the caller's: it closes it, and may ask its position meanwhile (a progress bar)."""
     if path.lower().endswith(".csv"):
-        return read_csv(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
+        return _csv_records(raw)
     return read_jsonl(raw)
+
+
+def _csv_records(raw: IO[bytes]) -> Iterator[Record]:
+    """``read_csv`` over a binary file. The text wrapper is detached when done: collected
+    still attached, it would close ``raw`` under the caller (who then asks ``raw.tell()``)."""
+    text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    try:
+        yield from read_csv(text)
+    finally:
+        text.detach()

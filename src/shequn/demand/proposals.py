@@ -52,6 +52,7 @@ from .models import (
     TopicMention,
 )
 from .queries import access_topic
+from .topics import with_consent
 
 MIN_OPEN = timedelta(hours=1)  # a deadline closer than this leaves nobody time to pre-order
 MAX_OPEN = timedelta(days=90)
@@ -145,10 +146,11 @@ def draft_proposal(
 
 
 def source_groups(topic: Topic) -> list[int]:
-    """The open groups the topic's voices came from (after merges, its mentions are its own)."""
+    """The open groups the topic's voices came from (after merges, its mentions are its own):
+    of members who consent to chat analysis, as the board counts them."""
     return list(
         CustomerGroup.objects.filter(
-            pk__in=TopicMention.objects.filter(topic=topic).values("group_id"),
+            pk__in=with_consent(TopicMention.objects.filter(topic=topic)).values("group_id"),
             status=GroupStatus.ACTIVE,
         )
         .order_by("id")

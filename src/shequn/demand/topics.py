@@ -13,6 +13,11 @@ Each labelled need or complaint is read once:
 
 Counts on the board are of distinct members (and groups and stores), never of messages: one
 member repeating themselves ten times is one voice.
+
+Only members who consented to chat analysis (``Member.consent_chat_analysis``, PIPL art. 13-14)
+are heard: another member's message is stored and labelled (an ad is still moderated, a
+complaint still an alert) but joins no topic; and a withdrawal takes the member's earlier
+mentions off every count, quote and source group at once (``with_consent``), as it is read.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from functools import cache
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Max, QuerySet, Window
+from django.db.models import Count, F, Max, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from shequn.catalog.models import Category, Product
@@ -314,11 +319,21 @@ def _topic_for(chain_id: int, reading: Reading) -> Topic:
     return found
 
 
+def with_consent(mentions: QuerySet[TopicMention]) -> QuerySet[TopicMention]:
+    """The mentions whose member consents to chat analysis now: the only ones any count, quote
+    or source group may read (a withdrawal hides the earlier ones at once)."""
+    return mentions.filter(member__consent_chat_analysis=True)
+
+
 def gather(message_ids: Iterable[int]) -> int:
-    """Put the needs and complaints among ``message_ids`` into their topics (once each)."""
+    """Put the needs and complaints among ``message_ids`` into their topics (once each), of
+    members who consent to chat analysis only: without it a message is not analysed further."""
     demand = list(
         Message.objects.filter(
-            pk__in=list(message_ids), label__in=DEMAND_LABELS, sender_member__isnull=False
+            pk__in=list(message_ids),
+            label__in=DEMAND_LABELS,
+            sender_member__isnull=False,
+            sender_member__consent_chat_analysis=True,
         )
         .exclude(mention__isnull=False)
         .select_related("group")
@@ -409,10 +424,15 @@ WEEKS = 8
 def board(
     topics: QuerySet[Topic], *, limit: int = 30, now: datetime | None = None
 ) -> list[TopicCard]:
-    """The topics in ``topics`` (already scoped), by distinct members, each with its numbers."""
+    """The topics in ``topics`` (already scoped), by distinct consenting members, each with its
+    numbers; a topic nobody may be heard in is not on the board."""
+    consenting = Q(mentions__member__consent_chat_analysis=True)
     ranked = (
         topics.filter(merged_into__isnull=True)
-        .annotate(voices=Count("mentions__member", distinct=True), last=Max("mentions__sent_at"))
+        .annotate(
+            voices=Count("mentions__member", distinct=True, filter=consenting),
+            last=Max("mentions__sent_at", filter=consenting),
+        )
         .filter(voices__gt=0)
         .order_by("-voices", "-last")[:limit]
     )
@@ -435,7 +455,8 @@ def topic_cards(topics: Sequence[Topic], *, now: datetime | None = None) -> list
     start = timeutil.to_local(now).date() - timedelta(weeks=WEEKS - 1)
     start -= timedelta(days=start.weekday())
     weeks = [f"{start + timedelta(weeks=w):%m-%d}" for w in range(WEEKS)]
-    mentions = TopicMention.objects.filter(topic__in=[topic.pk for topic in topics]).order_by()
+    mentions = with_consent(TopicMention.objects.filter(topic__in=[topic.pk for topic in topics]))
+    mentions = mentions.order_by()
     counts: dict[int, Any] = {
         row["topic"]: row
         for row in mentions.values("topic").annotate(

@@ -18,7 +18,7 @@ from django.db.models import F
 from shequn.core import timeutil
 from shequn.core.audit import record_audit
 from shequn.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
-from shequn.members.actions import find_or_register_member
+from shequn.members.actions import PhoneProof, find_or_register_member
 from shequn.members.models import Member
 from shequn.org.models import NodeKind, OrgNode, Staff
 from shequn.org.roles import Perm, Role
@@ -375,17 +375,20 @@ def _groups_for_invitation(invitation: Invitation) -> list[CustomerGroup]:
 def join_by_invitation(
     *,
     code: str,
-    phone: str,
+    proof: PhoneProof,
     name: str = "",
     consents: dict[str, bool] | None = None,
-    identities: dict[str, str] | None = None,
     referrer_token: str | None = None,
 ) -> JoinResult:
     """A customer scans a QR code at the till or on a poster and joins the right group.
 
-    ``referrer_token`` is the member token of a member who shared the code (member referral).
+    ``proof`` shows the phone is theirs (the code texted to it, see ``members.prove_phone``):
+    the join issues a member token and may book a cashier's reward, so a typed-in number alone
+    gets neither. ``referrer_token`` is the member token of a member who shared the code.
     """
     invitation = resolve_invitation(code)
+    if proof.chain_id != invitation.store.chain_id:
+        raise InvalidInput("请先验证手机号", code="phone_not_proven")
     referrer = _referrer(referrer_token, invitation) if referrer_token else None
     groups = _groups_for_invitation(invitation)
     is_staff_code = invitation.kind == InvitationKind.STAFF
@@ -397,11 +400,7 @@ def join_by_invitation(
         channel = JoinChannel.STORE_QR
     with transaction.atomic():
         registered = find_or_register_member(
-            store=invitation.store,
-            phone=phone,
-            name=name,
-            consents=consents,
-            identities=identities,
+            store=invitation.store, phone=proof.phone, name=name, consents=consents
         )
         for index, group in enumerate(groups):
             try:

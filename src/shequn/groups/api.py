@@ -3,13 +3,22 @@
 from datetime import datetime
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import Field, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from shequn.core.errors import NotFound
+from shequn.core.middleware import client_ip
+from shequn.core.pagination import Page
+from shequn.members.actions import (
+    LOGIN_CODE_TTL,
+    prove_phone,
+    send_login_code,
+    ticked_consents,
+)
 from shequn.members.queries import phone_for
 from shequn.org.api import staff_of
 from shequn.org.models import Staff
@@ -176,12 +185,28 @@ class JoinPreviewOut(Schema):
     expires_at: datetime
 
 
+class JoinCodeIn(Schema):
+    code: str = Field(..., min_length=1, max_length=120, description="邀请码")
+    phone: str = Field(..., max_length=32)
+
+
+class JoinCodeOut(Schema):
+    sent: bool
+    expires_in_s: int = Field(description="验证码有效期(秒)")
+    retry_after_s: int = Field(description="多少秒后可重新获取")
+
+
 class JoinIn(Schema):
     code: str = Field(..., min_length=1, max_length=120)
     phone: str = Field(..., max_length=32)
+    sms_code: str = Field(
+        ..., min_length=1, max_length=10, description="发到该手机号的验证码(先调用 /api/join/sms)"
+    )
     name: str = Field("", max_length=50)
     consent_marketing: bool = False
-    wechat_openid: str | None = Field(None, max_length=128)
+    consent_chat_analysis: bool = Field(
+        False, description="同意门店分析其群内发言(进入需求看板, 可随时撤回)"
+    )
     referrer_token: str | None = Field(
         None, max_length=200, description="分享者的会员凭证(会员推荐入群)"
     )
@@ -192,8 +217,7 @@ class JoinOut(Schema):
     group_name: str
     store_name: str
     member_id: int
-    member_created: bool
-    member_token: str = Field(..., description="会员自助退群凭证")
+    member_token: str = Field(..., description="会员凭证(下单、收益、自助退群), 30 天有效")
 
 
 class LeaveIn(Schema):
@@ -223,7 +247,7 @@ def join_url(request: HttpRequest, invitation: Invitation) -> str:
 
 # --- groups --------------------------------------------------------------------------------
 @router.get("", response=list[GroupOut], summary="社群列表(本部门及下级)")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_groups(
     request: HttpRequest,
     store_id: int | None = None,
@@ -275,7 +299,7 @@ def update_group(request: HttpRequest, group_id: int, payload: GroupPatch) -> Cu
 
 
 @router.get("/{group_id}/members", response=list[MembershipOut], summary="群成员")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_group_members(request: HttpRequest, group_id: int, include_left: bool = False) -> object:
     staff = staff_of(request)
     group = access_group(staff, group_id)
@@ -324,7 +348,7 @@ def remove_group_member(
 
 # --- invitations ---------------------------------------------------------------------------
 @invitations_router.get("", response=list[InvitationOut], summary="邀请码列表")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_invitations(
     request: HttpRequest, store_id: int | None = None, group_id: int | None = None
 ) -> object:
@@ -368,7 +392,7 @@ def revoke_invitation(request: HttpRequest, invitation_id: int) -> Invitation:
 
 # --- rewards -------------------------------------------------------------------------------
 @rewards_router.get("", response=list[RewardOut], summary="收银员拉新奖励")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_rewards(
     request: HttpRequest, store_id: int | None = None, group_id: int | None = None
 ) -> object:
@@ -383,7 +407,7 @@ class LeaveOut(Schema):
     left_at: datetime
 
 
-# Registered before "/{code}" so that POST /join/leave is not taken for a code.
+# Registered before "/{code}" so that POST /join/leave and /join/sms are not taken for a code.
 @join_router.post("/leave", response=LeaveOut, summary="会员凭自助凭证退群")
 def leave(request: HttpRequest, payload: LeaveIn) -> LeaveOut:
     membership = actions.leave_group_by_member_token(
@@ -392,6 +416,26 @@ def leave(request: HttpRequest, payload: LeaveIn) -> LeaveOut:
     assert membership.left_at is not None
     return LeaveOut(
         group_id=membership.group_id, group_name=membership.group.name, left_at=membership.left_at
+    )
+
+
+@join_router.post(
+    "/sms",
+    response={202: JoinCodeOut},
+    summary="入群第一步: 向手机号发送验证码",
+    description="同一手机号 60 秒一次、每天 10 次; 每个来源地址与全局另有每日上限(429)。"
+    "无论该手机号是否已是会员, 回答都相同。",
+)
+def send_join_code(request: HttpRequest, payload: JoinCodeIn) -> Status[JoinCodeOut]:
+    invitation = actions.resolve_invitation(payload.code)
+    send_login_code(store=invitation.store, phone=payload.phone, ip=client_ip(request))
+    return Status(
+        202,
+        JoinCodeOut(
+            sent=True,
+            expires_in_s=int(LOGIN_CODE_TTL.total_seconds()),
+            retry_after_s=settings.SHEQUN_SMS_PHONE_INTERVAL_S,
+        ),
     )
 
 
@@ -406,15 +450,17 @@ def preview_join(request: HttpRequest, code: str) -> JoinPreviewOut:
     )
 
 
-@join_router.post("", response={201: JoinOut}, summary="凭邀请码入群")
+@join_router.post("", response={201: JoinOut}, summary="入群第二步: 凭邀请码与短信验证码入群")
 def join(request: HttpRequest, payload: JoinIn) -> Status[JoinOut]:
-    identities = {"wechat_openid": payload.wechat_openid} if payload.wechat_openid else None
+    invitation = actions.resolve_invitation(payload.code)
+    proof = prove_phone(store=invitation.store, phone=payload.phone, code=payload.sms_code)
     result = actions.join_by_invitation(
         code=payload.code,
-        phone=payload.phone,
+        proof=proof,
         name=payload.name,
-        consents={"marketing": payload.consent_marketing} if payload.consent_marketing else None,
-        identities=identities,
+        consents=ticked_consents(
+            marketing=payload.consent_marketing, chat_analysis=payload.consent_chat_analysis
+        ),
         referrer_token=payload.referrer_token,
     )
     group = result.membership.group
@@ -425,7 +471,6 @@ def join(request: HttpRequest, payload: JoinIn) -> Status[JoinOut]:
             group_name=group.name,
             store_name=group.store.name,
             member_id=result.member.pk,
-            member_created=result.member_created,
             member_token=result.member_token,
         ),
     )

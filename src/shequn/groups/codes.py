@@ -2,7 +2,7 @@
 
 The signature makes a code tamper-evident without a database hit; expiry and revocation live on
 the row, so a code can be withdrawn at once. Member tokens (for self-service leave) use the same
-signing with another salt.
+signing with another salt (``core.member_tokens``).
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ import string
 from django.core import signing
 
 from shequn.core.errors import InvalidInput
+from shequn.core.member_tokens import sign_member, unsign_member
+
+__all__ = ["new_token", "sign_invitation", "sign_member", "unsign_invitation", "unsign_member"]
 
 _ALPHABET = string.ascii_letters + string.digits
 _INVITATION_SIGNER = signing.Signer(salt="shequn.groups.invitation", sep=".")
-_MEMBER_SIGNER = signing.TimestampSigner(salt="shequn.groups.member", sep=".")
-MEMBER_TOKEN_MAX_AGE_S = 30 * 24 * 3600
 
 
 def new_token() -> str:
@@ -36,14 +37,3 @@ def unsign_invitation(code: str) -> str:
         return _INVITATION_SIGNER.unsign(code.strip())
     except signing.BadSignature:
         raise InvalidInput("邀请码无效或已被篡改", code="invalid_invitation") from None
-
-
-def sign_member(member_id: int) -> str:
-    return _MEMBER_SIGNER.sign(str(member_id))
-
-
-def unsign_member(token: str) -> int:
-    try:
-        return int(_MEMBER_SIGNER.unsign(token, max_age=MEMBER_TOKEN_MAX_AGE_S))
-    except (signing.BadSignature, ValueError):
-        raise InvalidInput("会员凭证无效或已过期", code="invalid_member_token") from None

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, F, QuerySet
+from django.db.models import Count, F, QuerySet, Sum, Value
 
-from shequn.org.models import Staff
+from shequn.org.models import OrgNode, Staff
+from shequn.org.queries import visible_stores
 from shequn.org.roles import Perm, Role, has_perm
 from shequn.org.scoping import get_scoped, scoped
 
@@ -19,6 +20,16 @@ from .models import (
 
 def visible_groups(staff: Staff) -> QuerySet[CustomerGroup]:
     return scoped(CustomerGroup.objects.select_related("store", "owner"), staff, Perm.VIEW_GROUPS)
+
+
+def stores_with_groups(staff: Staff) -> QuerySet[OrgNode]:
+    """The stores in scope, each with its number of groups and group members — counted only
+    for those who may see groups (a supplier's account sees the stores, not their customers)."""
+    if not has_perm(staff.role, Perm.VIEW_GROUPS):
+        return visible_stores(staff).annotate(group_count=Value(0), member_total=Value(0))
+    return visible_stores(staff).annotate(
+        group_count=Count("groups", distinct=True), member_total=Sum("groups__member_count")
+    )
 
 
 def access_group(staff: Staff, group_id: object) -> CustomerGroup:

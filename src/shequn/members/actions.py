@@ -15,7 +15,14 @@ from django.db.models import F
 
 from shequn.core import timeutil
 from shequn.core.audit import record_audit
-from shequn.core.errors import Conflict, InvalidInput, PermissionDenied, RuleViolation
+from shequn.core.errors import (
+    Conflict,
+    InvalidInput,
+    PermissionDenied,
+    RuleViolation,
+    Throttled,
+)
+from shequn.core.throttle import Limit, take, too_soon
 from shequn.integrations.sms import send_sms
 from shequn.org.models import NodeKind, OrgNode, Staff
 from shequn.org.roles import Perm
@@ -78,6 +85,12 @@ def find_or_register_member(
         for channel, value in (identities or {}).items():
             _attach_identity(member, channel, value, actor=actor)
     return MemberResult(member=member, created=created)
+
+
+def ticked_consents(**ticked: bool) -> dict[str, bool] | None:
+    """The purposes a joining member ticked, as grants. An unticked box is no answer (it does
+    not withdraw an earlier grant); withdrawing is ``set_consent``'s job."""
+    return {purpose: True for purpose, yes in ticked.items() if yes} or None
 
 
 def set_consent(
@@ -172,11 +185,29 @@ def update_member(
     return member
 
 
-# --- member login (H5) by SMS code ----------------------------------------------------------
+# --- proving a phone by SMS code -----------------------------------------------------------
+# Nothing hands out a member's token, session or recruitment reward on a phone number alone:
+# printed QR codes are public, so "I am +86138…" must be proven by the code texted to it.
 LOGIN_CODE_TTL = timedelta(minutes=5)
-LOGIN_CODE_INTERVAL = timedelta(seconds=60)  # one code a minute per phone
-LOGIN_CODES_PER_DAY = 10
 LOGIN_CODE_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class PhoneProof:
+    """A phone shown to belong to the person asking, within one chain.
+
+    Made by ``prove_phone`` (the code texted to it came back), or ``vouched`` by a caller that
+    is the authority itself: staff adding a customer they know, an import, the demo, tests.
+    Never built from what a request merely claims (a phone, an openid in a body).
+    """
+
+    chain_id: int
+    phone: str  # E.164
+    how: str  # "sms_code" or "vouched"
+
+    @classmethod
+    def vouched(cls, chain_id: int, phone: str) -> PhoneProof:
+        return cls(chain_id=chain_id, phone=normalize_phone(phone), how="vouched")
 
 
 def _code_hash(chain_id: int, phone: str, code: str) -> str:
@@ -185,32 +216,56 @@ def _code_hash(chain_id: int, phone: str, code: str) -> str:
     ).hexdigest()
 
 
-def send_login_code(*, store: OrgNode, phone: str) -> None:
-    """Text a 6-digit login code to ``phone``; refused when asked again within a minute or
-    more than ten times a day (an SMS costs money and annoys the owner of a typed-in number)."""
+def _sms_limits() -> tuple[Limit, Limit, Limit]:
+    day = timedelta(days=1)
+    phone = Limit(
+        per_window=settings.SHEQUN_SMS_PHONE_DAILY,
+        window=day,
+        interval=timedelta(seconds=settings.SHEQUN_SMS_PHONE_INTERVAL_S),
+    )
+    return (
+        phone,
+        Limit(settings.SHEQUN_SMS_IP_DAILY, day),
+        Limit(settings.SHEQUN_SMS_GLOBAL_DAILY, day),
+    )
+
+
+def send_login_code(*, store: OrgNode, phone: str, ip: str | None = None) -> None:
+    """Text a 6-digit code to ``phone``. Refused when asked again within the interval (60 s),
+    past the phone's daily count (10), the client address's (30) or the deployment's (20,000):
+    each a guarded counter taken in this transaction, so parallel requests cannot overshoot and
+    a refusal by a later limit gives the earlier ones back. The answer is the same whether or
+    not the phone belongs to a member."""
     e164 = normalize_phone(phone)
-    now = timeutil.now()
-    recent = LoginCode.objects.filter(
-        chain_id=store.chain_id, phone=e164, created_at__gt=now - timedelta(days=1)
-    )
-    if recent.filter(created_at__gt=now - LOGIN_CODE_INTERVAL).exists():
-        raise RuleViolation("验证码已发送, 请 60 秒后再试", code="code_too_soon")
-    if recent.count() >= LOGIN_CODES_PER_DAY:
-        raise RuleViolation("今天获取验证码次数过多, 请明天再试", code="code_limit")
+    per_phone, per_ip, overall = _sms_limits()
+    phone_key = f"sms:phone:{store.chain_id}:{e164}"
     code = f"{secrets.randbelow(10**6):06d}"
-    LoginCode.objects.create(
-        chain_id=store.chain_id,
-        phone=e164,
-        code_hash=_code_hash(store.chain_id, e164, code),
-        created_at=now,
-        expires_at=now + LOGIN_CODE_TTL,
-    )
-    send_sms(e164, f"【{store.name}】验证码 {code}, 5 分钟内有效。如非本人操作请忽略。")
+    with transaction.atomic():
+        if not take(phone_key, per_phone):
+            if too_soon(phone_key, per_phone):
+                interval = settings.SHEQUN_SMS_PHONE_INTERVAL_S
+                raise Throttled(f"验证码已发送, 请 {interval} 秒后再试", code="code_too_soon")
+            raise Throttled("今天获取验证码次数过多, 请明天再试", code="code_limit")
+        if ip and not take(f"sms:ip:{ip}", per_ip):
+            raise Throttled("该网络今天获取验证码次数过多, 请明天再试", code="code_limit_ip")
+        if not take("sms:all", overall):
+            raise Throttled("短信发送繁忙, 请稍后再试", code="code_limit_global")
+        now = timeutil.now()
+        LoginCode.objects.create(
+            chain_id=store.chain_id,
+            phone=e164,
+            code_hash=_code_hash(store.chain_id, e164, code),
+            created_at=now,
+            expires_at=now + LOGIN_CODE_TTL,
+        )
+        # Inside the transaction: a provider that refuses the text leaves no code and no count.
+        send_sms(e164, f"【{store.name}】验证码 {code}, 5 分钟内有效。如非本人操作请忽略。")
 
 
-def log_in_with_code(*, store: OrgNode, phone: str, code: str) -> MemberResult:
-    """The member behind ``phone`` once the code matches (registered at ``store`` if new).
-    Each guess uses up an attempt by a conditional UPDATE, so parallel guesses get no more."""
+def prove_phone(*, store: OrgNode, phone: str, code: str) -> PhoneProof:
+    """The proof that ``phone`` is the asker's, once the code texted to it matches. Each guess
+    uses up an attempt by a conditional UPDATE, so parallel guesses get no more; a matching
+    code is used once."""
     e164 = normalize_phone(phone)
     code = (code or "").strip()
     now = timeutil.now()
@@ -232,4 +287,10 @@ def log_in_with_code(*, store: OrgNode, phone: str, code: str) -> MemberResult:
         raise InvalidInput("验证码不正确", code="wrong_code")
     if not LoginCode.objects.filter(pk=latest.pk, used_at__isnull=True).update(used_at=now):
         raise RuleViolation("验证码已使用, 请重新获取", code="code_expired")
-    return find_or_register_member(store=store, phone=e164)
+    return PhoneProof(chain_id=store.chain_id, phone=e164, how="sms_code")
+
+
+def log_in_with_code(*, store: OrgNode, phone: str, code: str) -> MemberResult:
+    """The member behind ``phone`` once the code matches (registered at ``store`` if new)."""
+    proof = prove_phone(store=store, phone=phone, code=code)
+    return find_or_register_member(store=store, phone=proof.phone)

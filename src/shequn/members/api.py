@@ -5,8 +5,9 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
+from shequn.core.pagination import Page
 from shequn.org.api import staff_of
 from shequn.org.roles import Perm
 from shequn.org.scoping import access_node, require_perm, within_node
@@ -62,7 +63,7 @@ class IdentityIn(Schema):
 
 
 @router.get("", response=list[MemberOut], summary="会员列表(本部门及下级)")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_members(
     request: HttpRequest, store_id: int | None = None, phone: str | None = None
 ) -> object:

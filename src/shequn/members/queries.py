@@ -6,12 +6,15 @@ from collections.abc import Iterable
 
 from django.db.models import QuerySet
 
+from shequn.core.audit import note_disclosure
 from shequn.org.models import Staff
 from shequn.org.roles import Perm, has_perm
 from shequn.org.scoping import get_scoped, scoped
 
 from .models import ChannelIdentity, IdentityChannel, Member
 from .phones import mask_phone, national_digits
+
+PHONES_VIEWED = "members.phones_viewed"  # the audit action of a full phone shown
 
 
 def visible_members(staff: Staff) -> QuerySet[Member]:
@@ -29,8 +32,12 @@ def can_see_pii(staff: Staff) -> bool:
 
 
 def phone_for(staff: Staff, member: Member) -> str:
-    """What this staff member may see of the phone: full digits or ``138****1234``."""
-    return national_digits(member.phone) if can_see_pii(staff) else mask_phone(member.phone)
+    """What this staff member may see of the phone: full digits or ``138****1234``. Full digits
+    are a disclosure in the audit log (one event per request or export, not per phone)."""
+    if not can_see_pii(staff):
+        return mask_phone(member.phone)
+    note_disclosure(staff.user, PHONES_VIEWED, scope_path=staff.node.path, target=member)
+    return national_digits(member.phone)
 
 
 def members_by_wecom_id(chain_id: int, external_userids: Iterable[str]) -> dict[str, int]:

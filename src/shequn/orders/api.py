@@ -5,9 +5,10 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from shequn.core.errors import NotFound
+from shequn.core.pagination import Page
 from shequn.members.queries import phone_for
 from shequn.org.api import staff_of
 from shequn.org.scoping import access_node, within_node
@@ -91,7 +92,7 @@ class OrderOut(Schema):
 
 
 @router.get("", response=list[OrderOut], summary="订单(本部门及下级)")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_orders(
     request: HttpRequest,
     store_id: int | None = None,

@@ -1,7 +1,8 @@
 """Payment platform callbacks. The signature is the authentication: no session, no CSRF token.
 
 Answers follow WeChat Pay's rules: 204 when the notification is taken (also for a duplicate);
-4xx with ``{"code": "FAIL", "message": ...}`` when it is refused (nothing changed); 5xx with the
+4xx with ``{"code": "FAIL", "message": ...}`` when it is refused (nothing changed) — a body over
+1 MiB too (413, refused before it is read; a real notification is a few KB); 5xx with the
 same body when we failed, so the platform retries. Never 200 with FAIL.
 """
 
@@ -14,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from shequn.core.bodies import MAX_CALLBACK_BODY, read_body
 from shequn.core.errors import DomainError
 from shequn.integrations.wechatpay.config import wechatpay_config
 from shequn.integrations.wechatpay.notifications import NotificationRejected, verify_notification
@@ -41,8 +43,11 @@ def _fail(status: int, message: str) -> JsonResponse:
 @csrf_exempt
 @require_POST
 def wechatpay_notify(request: HttpRequest) -> HttpResponse:
+    raw = read_body(request)  # the bytes as received: the signature covers exactly these
+    if raw is None:
+        logger.warning("wechatpay notification refused: body over %d bytes", MAX_CALLBACK_BODY)
+        return _fail(413, "请求体过大")
     config = wechatpay_config()
-    raw = request.body  # the bytes as received: the signature covers exactly these
     try:
         notification = verify_notification(
             request.headers,

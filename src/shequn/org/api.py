@@ -4,9 +4,10 @@ from datetime import datetime
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from shequn.core.models import AuditEvent
+from shequn.core.pagination import Page
 
 from . import actions
 from .models import NodeKind, OrgNode, Staff
@@ -123,7 +124,7 @@ def create_token(request: HttpRequest, payload: TokenIn) -> Status[TokenOut]:
 
 # --- org tree ------------------------------------------------------------------------------
 @router.get("/nodes", response=list[NodeOut], summary="组织节点(本部门及下级)")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_nodes(request: HttpRequest, kind: NodeKind | None = None) -> object:
     qs = visible_nodes(staff_of(request))
     return qs.filter(kind=kind) if kind else qs
@@ -151,7 +152,7 @@ def create_node(request: HttpRequest, payload: NodeIn) -> Status[OrgNode]:
 
 # --- staff ---------------------------------------------------------------------------------
 @router.get("/staff", response=list[StaffOut], summary="员工(本部门及下级)")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_staff(
     request: HttpRequest, node_id: int | None = None, role: Role | None = None
 ) -> object:
@@ -202,7 +203,7 @@ def activate_staff(request: HttpRequest, staff_id: int) -> Staff:
 
 # --- audit ---------------------------------------------------------------------------------
 @audit_router.get("/events", response=list[AuditOut], summary="审计日志(本部门及下级)")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_audit(request: HttpRequest, action: str | None = None) -> object:
     staff = staff_of(request)
     require_perm(staff, Perm.VIEW_AUDIT)

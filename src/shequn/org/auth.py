@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from functools import wraps
 from typing import Any
 
-from django.http import HttpRequest
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja.security import APIKeyCookie, HttpBearer
 
 from shequn.core import timeutil
@@ -49,3 +52,28 @@ class SessionAuth(APIKeyCookie):
 
 
 API_AUTH = [TokenAuth(), SessionAuth()]
+
+
+def docs_access(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """/api/docs and /api/openapi.json: for everyone while ``SHEQUN_API_DOCS_PUBLIC`` is on
+    (the default; production settings turn it off), else only for staff: the console's
+    session or an API token. Anyone else gets the API's 404, as if there were no docs."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if settings.SHEQUN_API_DOCS_PUBLIC or _is_staff(request):
+            return view(request, *args, **kwargs)
+        return JsonResponse(
+            {"code": "not_found", "message": "对象不存在"},
+            status=404,
+            json_dumps_params={"ensure_ascii": False},
+        )
+
+    return wrapper
+
+
+def _is_staff(request: HttpRequest) -> bool:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        user = TokenAuth()(request)
+    return user is not None and user.is_authenticated and hasattr(user, "staff")

@@ -30,11 +30,13 @@ class Perm(StrEnum):
     VIEW_AUDIT = "view_audit"
     MANAGE_CATALOG = "manage_catalog"  # suppliers, products, SKUs, prices (HQ)
     MANAGE_STOCK = "manage_stock"  # adjust and transfer stock in the own subtree
+    VIEW_STOCK = "view_stock"  # stock in scope (suppliers: their own products' only)
     VIEW_ORDERS = "view_orders"
     MANAGE_ORDERS = "manage_orders"  # cancel, refund
     FULFIL_ORDERS = "fulfil_orders"  # verify pickup codes at the counter (核销)
     PUSH_CARDS = "push_cards"  # push product cards into the groups in scope
     MANAGE_PROMOTIONS = "manage_promotions"  # flash sales, group-buys, coupons (HQ)
+    VIEW_PROMOTIONS = "view_promotions"  # the chain's campaigns and calendar (not suppliers)
     MANAGE_COMMISSIONS = "manage_commissions"  # commission rules (HQ)
     APPROVE_SHARERS = "approve_sharers"  # approve sharers' applications (HQ or their store)
     VIEW_MESSAGES = "view_messages"  # read the groups' messages (not cashiers, not suppliers)
@@ -53,11 +55,13 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
             Perm.DRAFT_PROPOSALS,
             Perm.VIEW_MESSAGES,
             Perm.MANAGE_PROMOTIONS,
+            Perm.VIEW_PROMOTIONS,
             Perm.MANAGE_COMMISSIONS,
             Perm.APPROVE_SHARERS,
             Perm.PUSH_CARDS,
             Perm.MANAGE_CATALOG,
             Perm.MANAGE_STOCK,
+            Perm.VIEW_STOCK,
             Perm.VIEW_ORDERS,
             Perm.MANAGE_ORDERS,
             Perm.VIEW_GROUPS,
@@ -73,7 +77,9 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
             Perm.VIEW_MESSAGES,
             Perm.PUSH_CARDS,
             Perm.MANAGE_STOCK,
+            Perm.VIEW_STOCK,
             Perm.VIEW_ORDERS,
+            Perm.VIEW_PROMOTIONS,
             Perm.MANAGE_STAFF,
             Perm.VIEW_GROUPS,
             Perm.MANAGE_GROUPS,
@@ -89,7 +95,9 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
             Perm.APPROVE_SHARERS,
             Perm.PUSH_CARDS,
             Perm.MANAGE_STOCK,
+            Perm.VIEW_STOCK,
             Perm.VIEW_ORDERS,
+            Perm.VIEW_PROMOTIONS,
             Perm.MANAGE_ORDERS,
             Perm.FULFIL_ORDERS,
             Perm.MANAGE_STAFF,
@@ -107,7 +115,9 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
         {
             Perm.VIEW_MESSAGES,
             Perm.PUSH_CARDS,
+            Perm.VIEW_STOCK,
             Perm.VIEW_ORDERS,
+            Perm.VIEW_PROMOTIONS,
             Perm.FULFIL_ORDERS,
             Perm.VIEW_GROUPS,
             Perm.MANAGE_GROUPS,
@@ -117,9 +127,18 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
         }
     ),
     Role.CASHIER: frozenset(
-        {Perm.VIEW_GROUPS, Perm.CREATE_INVITATIONS, Perm.VIEW_ORDERS, Perm.FULFIL_ORDERS}
+        {
+            Perm.VIEW_GROUPS,
+            Perm.CREATE_INVITATIONS,
+            Perm.VIEW_STOCK,
+            Perm.VIEW_ORDERS,
+            Perm.VIEW_PROMOTIONS,
+            Perm.FULFIL_ORDERS,
+        }
     ),
-    Role.SUPPLIER: frozenset({Perm.VIEW_DEMAND, Perm.DRAFT_PROPOSALS}),
+    # A supplier's account sits at the chain's root: what narrows it is this short list, and
+    # its link to its own Supplier (stock and demand of its own products only).
+    Role.SUPPLIER: frozenset({Perm.VIEW_DEMAND, Perm.DRAFT_PROPOSALS, Perm.VIEW_STOCK}),
 }
 
 # Which roles a role may give to new staff (always at or below its own node).

@@ -60,7 +60,7 @@ def get_scoped(qs: QuerySet[M], staff: Staff, pk: object, perm: Perm | None = No
     """One row by id within the scope, else NotFound (same answer for 'missing' and 'foreign')."""
     try:
         return scoped(qs, staff, perm).get(pk=pk)
-    except (ObjectDoesNotExist, ValueError, TypeError):
+    except (ObjectDoesNotExist, ValueError, TypeError, OverflowError):  # 25 digits: not found
         raise NotFound(f"{qs.model._meta.verbose_name}不存在") from None
 
 

@@ -8,12 +8,13 @@ from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from shequn.catalog.models import Category
 from shequn.catalog.queries import access_product, access_sku
 from shequn.core import timeutil
 from shequn.core.errors import NotFound
+from shequn.core.pagination import Page
 from shequn.members.queries import phone_for
 from shequn.org.api import staff_of
 from shequn.org.scoping import access_node, within_node
@@ -98,7 +99,7 @@ class FlashSaleOut(Schema):
 
 
 @router.get("/flash-sales", response=list[FlashSaleOut], summary="秒杀活动(本连锁)")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_flash_sales(request: HttpRequest) -> object:
     return visible_flash_sales(staff_of(request))
 
@@ -230,7 +231,7 @@ class TeamDetailOut(TeamOut):
 
 
 @router.get("/group-buys", response=list[GroupBuyOut], summary="拼团活动(本连锁)")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_group_buys(request: HttpRequest) -> object:
     return visible_group_buys(staff_of(request))
 
@@ -262,7 +263,7 @@ def cancel_group_buy(request: HttpRequest, group_buy_id: int) -> GroupBuy:
 @router.get(
     "/group-buys/{group_buy_id}/teams", response=list[TeamOut], summary="拼团的团(本辖区门店)"
 )
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_teams(
     request: HttpRequest,
     group_buy_id: int,
@@ -330,7 +331,7 @@ class CouponTemplateOut(Schema):
 
 
 @router.get("/coupon-templates", response=list[CouponTemplateOut], summary="优惠券与立减金(本连锁)")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_coupon_templates(
     request: HttpRequest, kind: Literal["coupon", "instant"] | None = None
 ) -> object:
@@ -439,7 +440,7 @@ class CalendarDayOut(Schema):
 
 
 @router.get("/schedules", response=list[ScheduleOut], summary="周期活动")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_schedules(request: HttpRequest) -> object:
     return visible_schedules(staff_of(request))
 

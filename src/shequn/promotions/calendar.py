@@ -269,7 +269,8 @@ class CalendarDay:
 def week_calendar(staff: Staff, any_day: date) -> list[CalendarDay]:
     """Monday to Sunday of the week holding ``any_day``: the chain's flash sales and group-buys
     starting each day, and the days running schedules will make but have not made yet."""
-    monday = any_day - timedelta(days=any_day.weekday())
+    require_perm(staff, Perm.VIEW_PROMOTIONS)  # the whole chain's campaigns: not for suppliers
+    monday = timeutil.supported_day(any_day) - timedelta(days=any_day.weekday())
     first = datetime.combine(monday, clock(), tzinfo=timeutil.SHANGHAI)
     last = first + timedelta(days=7)
     now = timeutil.now()

@@ -1,5 +1,6 @@
-"""Reads of promotions, scoped to the acting staff member: campaigns are chain-wide; teams, and
-the counts of teams a campaign shows, only within the caller's part of the tree."""
+"""Reads of promotions, scoped to the acting staff member: campaigns are chain-wide (for the
+chain's own staff: not for a supplier's account, which sits at the root too); teams, and the
+counts of teams a campaign shows, only within the caller's part of the tree."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ from .models import (
 
 def visible_flash_sales(staff: Staff) -> QuerySet[FlashSale]:
     return scoped(
-        FlashSale.objects.select_related("sku__product").prefetch_related("quotas__store"), staff
+        FlashSale.objects.select_related("sku__product").prefetch_related("quotas__store"),
+        staff,
+        Perm.VIEW_PROMOTIONS,
     )
 
 
@@ -32,7 +35,9 @@ def access_flash_sale(staff: Staff, sale_id: object) -> FlashSale:
 def visible_group_buys(staff: Staff) -> QuerySet[GroupBuy]:
     """The chain's group-buys, each with how its teams stand in the caller's stores."""
     mine = Q(teams__store__path__startswith=staff.node.path)
-    return scoped(GroupBuy.objects.select_related("sku__product"), staff).annotate(
+    return scoped(
+        GroupBuy.objects.select_related("sku__product"), staff, Perm.VIEW_PROMOTIONS
+    ).annotate(
         teams_forming=Count("teams", filter=mine & Q(teams__status=TeamStatus.FORMING)),
         teams_succeeded=Count("teams", filter=mine & Q(teams__status=TeamStatus.SUCCEEDED)),
         teams_failed=Count("teams", filter=mine & Q(teams__status=TeamStatus.FAILED)),
@@ -57,7 +62,11 @@ def access_team(staff: Staff, team_id: object) -> GroupBuyTeam:
 
 
 def visible_coupon_templates(staff: Staff) -> QuerySet[CouponTemplate]:
-    return scoped(CouponTemplate.objects.prefetch_related("products", "categories"), staff)
+    return scoped(
+        CouponTemplate.objects.prefetch_related("products", "categories"),
+        staff,
+        Perm.VIEW_PROMOTIONS,
+    )
 
 
 def access_coupon_template(staff: Staff, template_id: object) -> CouponTemplate:
@@ -68,6 +77,7 @@ def visible_schedules(staff: Staff) -> QuerySet[PromotionSchedule]:
     return scoped(
         PromotionSchedule.objects.select_related("sku__product").prefetch_related("groups"),
         staff,
+        Perm.VIEW_PROMOTIONS,
     )
 
 

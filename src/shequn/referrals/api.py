@@ -6,11 +6,12 @@ from typing import Literal
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from shequn.catalog.models import Category
 from shequn.catalog.queries import access_product
 from shequn.core.errors import NotFound
+from shequn.core.pagination import Page
 from shequn.core.timeutil import local_today
 from shequn.members.queries import phone_for
 from shequn.org.api import staff_of
@@ -18,11 +19,12 @@ from shequn.org.scoping import within_node
 
 from . import actions
 from .models import CommissionRule, OrderCommission, ReferralSettings, Sharer
-from .policy import chain_policy, set_referral_settings
+from .policy import set_referral_settings
 from .queries import (
     access_sharer,
     leaderboard,
     month_commissions,
+    referral_settings,
     visible_commissions,
     visible_rules,
     visible_sharers,
@@ -56,7 +58,7 @@ def _sharer_out(request: HttpRequest, sharer: Sharer) -> dict[str, object]:
 
 
 @router.get("/sharers", response=list[SharerOut], summary="推客(本辖区门店的会员)")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_sharers(
     request: HttpRequest,
     status: Literal["pending", "approved", "rejected", "suspended"] | None = None,
@@ -111,7 +113,7 @@ class RuleOut(Schema):
 
 
 @router.get("/rules", response=list[RuleOut], summary="佣金规则")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_rules(request: HttpRequest) -> object:
     return visible_rules(staff_of(request))
 
@@ -159,7 +161,7 @@ class CommissionOut(Schema):
 
 
 @router.get("/commissions", response=list[CommissionOut], summary="订单佣金(本辖区门店)")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_commissions(request: HttpRequest, store_id: int | None = None) -> object:
     staff = staff_of(request)
     rows = visible_commissions(staff).order_by("-id")
@@ -242,7 +244,7 @@ class PolicyIn(Schema):
 
 @router.get("/settings", response=PolicyOut, summary="分销设置(本连锁)")
 def get_policy(request: HttpRequest) -> ReferralSettings:
-    return chain_policy(staff_of(request).node.chain_id)
+    return referral_settings(staff_of(request))
 
 
 @router.patch("/settings", response=PolicyOut, summary="修改分销设置(总部运营)")

@@ -12,8 +12,8 @@ from shequn.core import timeutil
 from shequn.core.errors import InvalidInput
 from shequn.members.models import Member
 from shequn.org.models import Staff
-from shequn.org.roles import Perm
-from shequn.org.scoping import get_scoped, scoped
+from shequn.org.roles import Perm, has_perm
+from shequn.org.scoping import get_scoped, require_perm, scoped
 
 from .ledger import sharer_account
 from .models import (
@@ -22,9 +22,11 @@ from .models import (
     LedgerTransaction,
     OrderCommission,
     Posting,
+    ReferralSettings,
     Sharer,
     TransactionKind,
 )
+from .policy import chain_policy
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,10 @@ def withdrawals(member: Member, limit: int = 50) -> QuerySet[LedgerTransaction]:
 
 
 def visible_sharers(staff: Staff) -> QuerySet[Sharer]:
-    """Sharers whose home store is in the caller's part of the tree."""
+    """Sharers whose home store is in the caller's part of the tree, for the staff who see the
+    orders they bring (分销): not a supplier's account, which sits at the chain's root."""
+    if not has_perm(staff.role, Perm.VIEW_ORDERS):
+        return Sharer.objects.none()
     return (
         Sharer.objects.filter(
             chain_id=staff.node.chain_id,
@@ -84,7 +89,16 @@ def access_sharer(staff: Staff, sharer_id: object) -> Sharer:
 
 
 def visible_rules(staff: Staff) -> QuerySet[CommissionRule]:
+    """The chain's commission rates, for the staff who see the commissions (not suppliers)."""
+    if not has_perm(staff.role, Perm.VIEW_ORDERS):
+        return CommissionRule.objects.none()
     return CommissionRule.objects.filter(chain_id=staff.node.chain_id).order_by("-id")
+
+
+def referral_settings(staff: Staff) -> ReferralSettings:
+    """The chain's 分销设置, for the staff who see the commissions (a supplier: 403)."""
+    require_perm(staff, Perm.VIEW_ORDERS)
+    return chain_policy(staff.node.chain_id)
 
 
 def visible_commissions(staff: Staff) -> QuerySet[OrderCommission]:
@@ -102,6 +116,7 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
         first = date.fromisoformat(f"{month}-01")
     except ValueError:
         raise InvalidInput("月份格式应为 YYYY-MM", code="invalid_month") from None
+    timeutil.supported_day(first)
     after = (first + timedelta(days=32)).replace(day=1)
     return timeutil.local_day_bounds(first)[0], timeutil.local_day_bounds(after)[0]
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -112,6 +114,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "ninja",
+    "axes",
+    "csp",
     "shequn.core",
     "shequn.org",
     "shequn.members",
@@ -127,6 +131,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -137,6 +142,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "shequn.core.middleware.RequestContextMiddleware",
     "shequn.core.idempotency.IdempotencyMiddleware",
+    # Last, as axes asks: turns a login refused by the lockout into its 429 (org/lockout.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "shequn.urls"
@@ -167,6 +174,31 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "console:login"
 LOGIN_REDIRECT_URL = "console:home"
 
+# --- Staff login throttling (django-axes; shequn/org/lockout.py) -----------------------------
+# SHEQUN_LOGIN_FAILURE_LIMIT wrong passwords for one account, or SHEQUN_LOGIN_IP_FAILURE_LIMIT
+# from one address whatever the usernames, and logins are refused (429, the right password
+# too) until SHEQUN_LOGIN_COOLOFF_MINUTES after the last counted failure. The address limit is
+# higher because a store's tills and phones usually share one public address.
+SHEQUN_LOGIN_FAILURE_LIMIT = env_int("SHEQUN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+SHEQUN_LOGIN_IP_FAILURE_LIMIT = env_int("SHEQUN_LOGIN_IP_FAILURE_LIMIT", 20, minimum=1)
+SHEQUN_LOGIN_COOLOFF_MINUTES = env_int("SHEQUN_LOGIN_COOLOFF_MINUTES", 15, minimum=1)
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: a locked-out login never reaches the password
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "shequn.org.lockout.LoginAttempts"
+AXES_LOCKOUT_PARAMETERS = [["username"], ["ip_address"]]  # LoginAttempts reads them in this order
+AXES_FAILURE_LIMIT = SHEQUN_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=SHEQUN_LOGIN_COOLOFF_MINUTES)
+# Attempts refused during a lockout are not counted: the lock ends on time, however hard it is
+# knocked on (and a knock writes nothing).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True  # forgets that account's failures from that address only
+AXES_LOCKOUT_CALLABLE = "shequn.org.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "shequn.org.lockout.client_ip"
+AXES_DISABLE_ACCESS_LOG = True  # no row per successful login; lockouts go to the audit log
+AXES_VERBOSE = False
+
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文")]
 TIME_ZONE = "Asia/Shanghai"
@@ -188,6 +220,28 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy on every response (django-csp). Scripts only from our own static files:
+# no inline <script>, no onclick=… (templates put behaviour in console/*.js and shop/*.js).
+# Styles: stylesheets and <style> elements only from us (style-src-elem), but style="…"
+# attributes are allowed ('unsafe-inline' in style-src, which style-src-attr falls back to): the
+# templates draw bars and progress with computed widths in dozens of them. They run no code.
+# No form-action: paying redirects the member's form post to WeChat Pay's (or the demo
+# simulator's) cashier, which form-action would block.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "style-src-elem": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 LOGGING: dict[str, Any] = {
     "version": 1,
@@ -217,6 +271,12 @@ SHEQUN_WECHATPAY = {
 # WeChat checks it for H5 payments. Empty: the socket's peer (REMOTE_ADDR).
 SHEQUN_CLIENT_IP_HEADER = os.environ.get("SHEQUN_CLIENT_IP_HEADER", "")
 SHEQUN_SMS_BACKEND = os.environ.get("SHEQUN_SMS_BACKEND", "log")
+# Texts cost money and annoy whoever owns a typed-in number: one a minute and ten a day per
+# phone, a daily cap per client address and one for the whole deployment (see core/throttle.py).
+SHEQUN_SMS_PHONE_INTERVAL_S = env_int("SHEQUN_SMS_PHONE_INTERVAL_S", 60, minimum=1)
+SHEQUN_SMS_PHONE_DAILY = env_int("SHEQUN_SMS_PHONE_DAILY", 10, minimum=1)
+SHEQUN_SMS_IP_DAILY = env_int("SHEQUN_SMS_IP_DAILY", 30, minimum=1)
+SHEQUN_SMS_GLOBAL_DAILY = env_int("SHEQUN_SMS_GLOBAL_DAILY", 20000, minimum=1)
 # The smallest withdrawal a sharer may ask for, in fen (¥10 by default).
 SHEQUN_MIN_WITHDRAWAL_FEN = env_int("SHEQUN_MIN_WITHDRAWAL_FEN", 1000)
 
@@ -243,6 +303,9 @@ MESSAGE_WEBHOOK = {
     "PLATFORMS": os.environ.get("SHEQUN_MESSAGE_WEBHOOK_PLATFORMS", "webhook"),
 }
 SHEQUN_PUBLIC_URL = os.environ.get("SHEQUN_PUBLIC_URL", "http://127.0.0.1:8000")
+# /api/docs and /api/openapi.json for everyone (on, the default; production settings turn it
+# off) or only for staff, by console session or API token (off: anyone else gets a 404).
+SHEQUN_API_DOCS_PUBLIC = env_bool("SHEQUN_API_DOCS_PUBLIC", True)
 
 # --- Celery (scale path) ----------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")

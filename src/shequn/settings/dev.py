@@ -2,9 +2,11 @@
 
 import os
 
+from . import DEV_SECRET_KEY
+
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("SHEQUN_SMS_BACKEND", "display")  # no real SMS in the demo
-os.environ.setdefault("SECRET_KEY", "dev-only-insecure-key-shequn-0000000000000000000000000")
+os.environ.setdefault("SECRET_KEY", DEV_SECRET_KEY)
 
 from .base import *  # noqa: E402,F403
 from .base import (  # noqa: E402

@@ -7,11 +7,12 @@ from datetime import datetime
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.errors import AuthenticationError
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 from ninja.security import APIKeyHeader
 
 from shequn.catalog.queries import access_product
 from shequn.core.errors import DomainError, NotFound
+from shequn.core.pagination import Page
 from shequn.core.rows import row_by_pk, rows_by_pk
 from shequn.groups.codes import unsign_member
 from shequn.members.models import Member
@@ -77,7 +78,7 @@ def push_card(request: HttpRequest, payload: PushIn) -> Status[list[GroupPost]]:
 
 
 @router.get("/cards", response=list[CardOut], summary="已推送的商品卡片(本部门及下级)")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_cards(request: HttpRequest, store_id: int | None = None) -> object:
     staff = staff_of(request)
     qs = scoped(GroupPost.objects.select_related("group", "product"), staff, Perm.VIEW_GROUPS)

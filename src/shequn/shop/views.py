@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 
 from shequn.core import timeutil
 from shequn.core.errors import DomainError, InvalidInput, NotFound, RuleViolation, Unavailable
+from shequn.core.middleware import client_ip
 from shequn.demand.models import PreOrderStatus
 from shequn.demand.queries import open_proposals_for_group, order_preorder
 from shequn.groups.models import CustomerGroup, GroupStatus
@@ -171,7 +172,7 @@ def login(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             if request.POST.get("action") == "send":
-                send_login_code(store=store, phone=phone)
+                send_login_code(store=store, phone=phone, ip=client_ip(request))
                 context["sent"] = True
                 if sms.shows_codes_on_page():
                     context["demo_sms"] = sms.last_text_to(normalize_phone(phone))

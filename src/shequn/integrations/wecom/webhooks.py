@@ -1,7 +1,8 @@
 """The WeCom callback URL: ``GET`` verifies it (decrypt ``echostr``, answer the plaintext),
 ``POST`` delivers an encrypted event. The signature and the 5-minute window are the
 authentication: no session, no CSRF token. A callback whose signature, window or corp is wrong
-is a 403, an unreadable one a 400, and neither changes anything; an accepted one (also a repeat)
+is a 403, an unreadable one a 400, a body over 1 MiB a 413 (plain text, like the others, refused
+before it is read), and none of them changes anything; an accepted one (also a repeat)
 is an empty 200, which tells WeCom not to retry.
 """
 
@@ -15,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from shequn.core.bodies import MAX_CALLBACK_BODY, read_body
 from shequn.groups.wecom_sync import BadEvent, apply_group_change, parse_change
 from shequn.org.models import NodeKind, OrgNode
 
@@ -33,6 +35,10 @@ def _keys() -> CallbackKeys | None:
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def wecom_callback(request: HttpRequest) -> HttpResponse:
+    raw = read_body(request)
+    if raw is None:
+        logger.warning("wecom callback refused: body over %d bytes", MAX_CALLBACK_BODY)
+        return HttpResponse("请求体过大", status=413, content_type="text/plain; charset=utf-8")
     keys = _keys()
     chain = OrgNode.objects.filter(code=settings.WECOM["CHAIN_CODE"], kind=NodeKind.HQ).first()
     if keys is None or chain is None:
@@ -48,7 +54,7 @@ def wecom_callback(request: HttpRequest) -> HttpResponse:
                 encrypted=params.get("echostr", ""),
             )
             return HttpResponse(plain, content_type="text/plain")
-        body = request.body.decode("utf-8", errors="replace")
+        body = raw.decode("utf-8", errors="replace")
         if "<!DOCTYPE" in body or "<!ENTITY" in body:
             raise BadEvent("DOCTYPE is not allowed")
         try:
