@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from .audit import collecting_disclosures
@@ -9,8 +10,13 @@ from .context import RequestContext, reset_context, set_context
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """REMOTE_ADDR only: X-Forwarded-For is spoofable unless a trusted proxy rewrites it."""
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address, for audit, throttles, login lockout and WeChat's H5 pay. Behind a
+    reverse proxy, the header it sets and the operator names (``SHEQUN_CLIENT_IP_HEADER``, e.g.
+    ``HTTP_X_REAL_IP``); else the socket's peer. A client's own X-Forwarded-For is never read:
+    anyone can write it."""
+    header = settings.SHEQUN_CLIENT_IP_HEADER
+    forwarded = str(request.META.get(header, "")).split(",")[0].strip() if header else ""
+    return forwarded or request.META.get("REMOTE_ADDR") or None
 
 
 class RequestContextMiddleware:

@@ -33,14 +33,6 @@ from .models import Staff
 logger = logging.getLogger("shequn.auth")
 
 
-def client_ip(request: HttpRequest) -> str | None:
-    """The address a failure is counted against: behind a reverse proxy the header it sets
-    (``SHEQUN_CLIENT_IP_HEADER``, e.g. ``HTTP_X_REAL_IP``), else the socket's peer."""
-    header = settings.SHEQUN_CLIENT_IP_HEADER
-    forwarded = str(request.META.get(header, "")).split(",")[0].strip() if header else ""
-    return forwarded or request.META.get("REMOTE_ADDR") or None
-
-
 class LoginAttempts(AxesDatabaseHandler):
     """Axes' database handler with a limit per address of its own.
 

@@ -195,7 +195,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=SHEQUN_LOGIN_COOLOFF_MINUTES)
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True  # forgets that account's failures from that address only
 AXES_LOCKOUT_CALLABLE = "shequn.org.lockout.lockout_response"
-AXES_CLIENT_IP_CALLABLE = "shequn.org.lockout.client_ip"
+AXES_CLIENT_IP_CALLABLE = "shequn.core.middleware.client_ip"
 AXES_DISABLE_ACCESS_LOG = True  # no row per successful login; lockouts go to the audit log
 AXES_VERBOSE = False
 

@@ -11,7 +11,6 @@ from functools import wraps
 from typing import Any
 
 import segno
-from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -345,11 +344,8 @@ def _openid(request: HttpRequest, member: Member) -> str:
 
 
 def _client_ip(request: HttpRequest) -> str:
-    """The payer's address, which WeChat checks for H5 pay: behind a proxy, the header it sets
-    (SHEQUN_CLIENT_IP_HEADER, e.g. HTTP_X_REAL_IP), else the socket's peer."""
-    header = settings.SHEQUN_CLIENT_IP_HEADER
-    forwarded = str(request.META.get(header, "")).split(",")[0].strip() if header else ""
-    return forwarded or str(request.META.get("REMOTE_ADDR") or "127.0.0.1")
+    """The payer's address, which WeChat checks for H5 pay."""
+    return client_ip(request) or "127.0.0.1"
 
 
 @require_POST
