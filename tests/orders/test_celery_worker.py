@@ -77,6 +77,7 @@ def test_worker_runs_the_sweep_and_a_second_run_finds_nothing(worker: Celery) ->
         "referrals.commission_release": 0,
         "demand.classify_messages": 0,
         "groups.wecom_resync": 0,
+        "core.throttle_counters": 0,
     }
     assert first.get(timeout=120) == {
         **idle,
@@ -107,4 +108,5 @@ def test_embedded_default_runs_tasks_in_process(chain) -> None:  # type: ignore[
         "orders.refund_submission": 0,
         "demand.classify_messages": 0,
         "groups.wecom_resync": 0,
+        "core.throttle_counters": 0,
     }

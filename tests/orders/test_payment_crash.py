@@ -51,7 +51,10 @@ def serve(
     if fault:
         env["SHEQUN_FAULT"] = fault
     process = subprocess.Popen(
-        [sys.executable, "-m", "shequn.cli", "serve", "--port", str(port), "--sweep-interval", "0"],
+        [
+            *(sys.executable, "-m", "shequn.cli", "serve", "--dev"),
+            *("--port", str(port), "--sweep-interval", "0"),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
