@@ -21,9 +21,10 @@ install: $(STAMP)  ## create .venv and install Shequn with its dev tools
 demo: install  ## migrate var/shequn.sqlite3, load the demo chain, serve on 127.0.0.1:8000
 	$(BIN)/shequn demo
 
-lint: install  ## ruff
+lint: install  ## ruff, and the app layers (import-linter, pyproject.toml)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports --no-cache
 
 typecheck: install  ## mypy
 	$(BIN)/mypy
@@ -39,4 +40,4 @@ bench: install  ## benchmarks, one JSON line each (installs wrk for the HTTP one
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

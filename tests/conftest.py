@@ -18,11 +18,11 @@ from django.test import Client
 
 from shequn.catalog.models import Sku, Supplier
 from shequn.core.dbguards import install_append_only_guards, remove_append_only_guards
+from shequn.core.phones import normalize_phone
 from shequn.groups import actions as group_actions
 from shequn.groups.models import CustomerGroup, GroupTheme, Invitation, InvitationKind
 from shequn.integrations import sms
 from shequn.members.actions import PhoneProof
-from shequn.members.phones import normalize_phone
 from shequn.org import actions as org_actions
 from shequn.org.models import NodeKind, OrgNode, Staff
 from shequn.org.roles import Role
@@ -36,10 +36,13 @@ _codes = itertools.count(1)
 
 @pytest.fixture(autouse=True)
 def _fresh_flash_facts() -> None:
-    """Each test starts with the flash fast path's per-process caches empty (ids are reused)."""
+    """Each test starts with the per-process caches empty (ids are reused): the flash fast
+    path's facts and the chains' referral policies."""
     from shequn.orders.flash_path import forget_cached_facts
+    from shequn.referrals.policy import forget_policies
 
     forget_cached_facts()
+    forget_policies()
 
 
 @pytest.fixture(autouse=True)

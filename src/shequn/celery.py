@@ -16,4 +16,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shequn.settings.dev")
 
 app = Celery("shequn")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["shequn.orders"])
+app.autodiscover_tasks(["shequn.orders", "shequn.flows"])

@@ -1,53 +1,22 @@
-"""Deadlines live in the database; this runs the idempotent sweeps that act on what is due.
+"""The timer that runs the deadline sweeps inside ``shequn serve`` (the embedded default).
 
-Embedded default: `shequn serve` runs `run_due_sweeps` on a timer thread. Scale path: Celery
-beat calls the same function (issue 3's Celery work). Either way a lost timer loses nothing:
-the next sweep finds whatever is still due.
+The sweeps themselves are listed in ``flows.sweeps``; on the scale path Celery beat runs the
+same list (``flows.tasks``). Deadlines live in the database, so a lost timer loses nothing: the
+next run finds whatever is still due.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 
 from django.db import close_old_connections
 
-from shequn.core.throttle import sweep_idle_counters
-from shequn.demand.actions import classify_pending
-from shequn.demand.proposals import sweep_proposals
-from shequn.groups.wecom_sync import sweep_wecom_resyncs
-from shequn.orders.actions import sweep_expired_orders, sweep_unsubmitted_refunds
-from shequn.promotions.actions import sweep_group_buy_teams
-from shequn.promotions.calendar import materialize_schedules
-from shequn.referrals.actions import release_due_commissions
+from shequn.flows.sweeps import SWEEPS, run_due_sweeps
+
+__all__ = ["SWEEPS", "run_due_sweeps", "start_sweeper_thread"]
 
 logger = logging.getLogger("shequn.sweeper")
-
-# Explicit list, no registry magic: each entry is (name, sweep returning how many it acted on).
-SWEEPS: list[tuple[str, Callable[..., int]]] = [
-    ("orders.payment_timeout", sweep_expired_orders),
-    ("promotions.group_buy_teams", sweep_group_buy_teams),
-    ("demand.proposals", sweep_proposals),
-    ("promotions.weekly_calendar", materialize_schedules),
-    ("referrals.commission_release", release_due_commissions),
-    ("orders.refund_submission", sweep_unsubmitted_refunds),
-    ("demand.classify_messages", classify_pending),
-    ("groups.wecom_resync", sweep_wecom_resyncs),
-    ("core.throttle_counters", sweep_idle_counters),
-]
-
-
-def run_due_sweeps(*, pause_s: float = 0.0, batch: int = 500) -> dict[str, int]:
-    """Run every sweep; one that fails is logged and counted as -1, and never stops the others."""
-    done: dict[str, int] = {}
-    for name, sweep in SWEEPS:
-        try:
-            done[name] = sweep(pause_s=pause_s, batch=batch)
-        except Exception:
-            logger.exception("sweep %s failed", name)
-            done[name] = -1
-    return done
 
 
 def start_sweeper_thread(interval_s: float = 30.0) -> threading.Event:

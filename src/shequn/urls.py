@@ -2,7 +2,7 @@ from django.urls import include, path
 
 from shequn.api import api
 from shequn.demand.webhook import message_webhook
-from shequn.integrations.wecom.webhooks import wecom_callback
+from shequn.groups.wecom_webhook import wecom_callback
 from shequn.orders.webhooks import wechatpay_notify
 
 urlpatterns = [

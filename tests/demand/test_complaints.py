@@ -13,7 +13,7 @@ from shequn.core import timeutil
 from shequn.demand.complaints import sla_by_store
 from shequn.demand.ingest import MessageRow, epoch_us, store_rows
 from shequn.demand.models import Complaint, Message
-from shequn.sweeper import run_due_sweeps
+from shequn.flows.sweeps import run_due_sweeps
 from tests.conftest import Chain, client_for, make_group
 from tests.referrals.test_commission_lifecycle import member
 

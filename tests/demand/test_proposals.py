@@ -33,11 +33,11 @@ from shequn.demand.proposals import (
     receive_production_delivery,
     sweep_proposals,
 )
+from shequn.flows.sweeps import SWEEPS
 from shequn.groups.actions import join_group
 from shequn.members.models import Member
 from shequn.orders.actions import request_member_refund, verify_pickup
 from shequn.orders.models import Order, OrderStatus, Refund
-from shequn.sweeper import SWEEPS
 from tests.conftest import Chain, make_group, phone
 from tests.demand.test_topics import say
 from tests.orders.test_pickup import pay

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from itertools import chain as iter_chain
+from itertools import repeat
 
 import pytest
 from django.db import connections
@@ -17,9 +19,11 @@ from shequn.orders.actions import (
     PaymentReport,
     place_order,
     record_payment,
+    request_refund,
     verify_pickup,
 )
-from shequn.orders.models import Order, OrderStatus
+from shequn.orders.actions import pickup as pickup_actions
+from shequn.orders.models import Order, OrderStatus, Payment, Refund, RefundStatus
 from tests.conftest import Chain, build_chain, client_for, make_sku, phone
 
 
@@ -70,6 +74,22 @@ def test_payment_issues_a_code_and_pickup_uses_it_once(chain: Chain) -> None:
     assert "核销" in info.value.message
 
 
+def test_pickup_code_collision_is_drawn_again(
+    chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = paid_order(chain)
+    sku = make_sku(chain, code="PK-2", stock={chain.store_a: 5})
+    member = find_or_register_member(store=chain.store_a, phone=phone(2)).member
+    second = place_order(
+        member=member, store=chain.store_a, lines=[LineRequest(sku.pk, 1)], idempotency_key="k2"
+    ).order
+    codes = iter_chain([first.pickup_code, first.pickup_code], repeat("12345678"))
+    monkeypatch.setattr(pickup_actions, "_new_pickup_code", lambda: next(codes))
+    assert pay(second, "4200-2") == "paid"
+    second.refresh_from_db()
+    assert second.pickup_code == "12345678"
+
+
 def test_pickup_bad_input(chain: Chain) -> None:
     order = paid_order(chain)
     with pytest.raises(InvalidInput):
@@ -86,6 +106,22 @@ def test_pickup_bad_input(chain: Chain) -> None:
         verify_pickup(acting=chain.hq_operator, store=chain.store_a, code=order.pickup_code)
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID
+
+
+def test_no_pickup_while_a_refund_is_in_flight(chain: Chain) -> None:
+    order = paid_order(chain)
+    refund = request_refund(
+        acting=chain.manager_a, order=order, amount_fen=order.total_fen, reason="整单退"
+    )
+    with pytest.raises(RuleViolation) as info:
+        verify_pickup(acting=chain.cashier_a, store=chain.store_a, code=order.pickup_code)
+    assert info.value.code == "refund_in_progress"
+    Refund.objects.filter(pk=refund.pk).update(status=RefundStatus.CLOSED)  # the refund failed
+    Payment.objects.filter(order=order).update(refunded_fen=0)
+    assert (
+        verify_pickup(acting=chain.cashier_a, store=chain.store_a, code=order.pickup_code).status
+        == OrderStatus.FULFILLED
+    )
 
 
 def test_pickup_api(chain: Chain) -> None:

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from django.db.models import F
 
 from shequn.catalog import actions as catalog_actions
 from shequn.catalog.models import StockItem
@@ -117,6 +118,19 @@ def test_bad_lines_refused_and_nothing_written(
     assert stock(sku.pk, chain.store_a.pk) == (100, 0)
 
 
+def test_absurd_order_totals_refused(chain: Chain) -> None:
+    from shequn.catalog.models import Sku
+
+    sku = make_sku(chain, price_fen=10_000_000, stock={chain.store_a: 999})
+    assert Sku.objects.filter(pk=sku.pk).exists()
+    member = find_or_register_member(store=chain.store_a, phone=phone(1)).member
+    with pytest.raises(InvalidInput) as info:
+        place_order(
+            member=member, store=chain.store_a, lines=[LineRequest(sku.pk, 11)], idempotency_key="k"
+        )
+    assert info.value.code == "order_total_too_large"
+
+
 def test_all_or_nothing_across_lines(chain: Chain) -> None:
     plenty = make_sku(chain, code="A")
     scarce = make_sku(chain, code="B", stock={chain.store_a: 1})
@@ -231,6 +245,26 @@ def test_sweep_closes_only_due_orders_and_releases_once(chain: Chain) -> None:
     assert (due.status, due.close_reason) == (OrderStatus.CLOSED, "payment_timeout")
     assert fresh.status == OrderStatus.PENDING_PAYMENT
     assert stock(sku.pk, chain.store_a.pk) == (100, 3)
+
+
+def test_expiry_sweep_skips_a_broken_order_and_closes_the_rest(chain: Chain) -> None:
+    sku = make_sku(chain, stock={chain.store_a: 10})
+    orders = [
+        place_order(
+            member=find_or_register_member(store=chain.store_a, phone=phone(n)).member,
+            store=chain.store_a,
+            lines=[LineRequest(sku.pk, 1)],
+            idempotency_key=f"k{n}",
+        ).order
+        for n in range(3)
+    ]
+    Order.objects.update(payment_deadline=timeutil.now())
+    broken = orders[0]
+    # Its allocation no longer adds up: it claims 5 units where 3 are allocated in all.
+    broken.lines.update(quantity=5, line_total_fen=F("unit_price_fen") * 5)
+    assert sweep_expired_orders() == 2
+    broken.refresh_from_db()
+    assert broken.status == OrderStatus.PENDING_PAYMENT
 
 
 def test_staff_cancel_needs_permission(chain: Chain) -> None:

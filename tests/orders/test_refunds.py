@@ -9,11 +9,18 @@ import pytest
 from django.db import DatabaseError, connections, transaction
 from django.db.models import Sum
 
+from shequn.catalog.models import StockItem
 from shequn.core.errors import DomainError, InvalidInput, PermissionDenied, RuleViolation
-from shequn.orders.actions import request_refund
-from shequn.orders.models import Payment, Refund
+from shequn.orders.actions import (
+    MAX_REFUND_ATTEMPTS,
+    RefundReport,
+    record_refund_result,
+    request_refund,
+    submit_refund,
+)
+from shequn.orders.models import OrderStatus, Payment, Refund, RefundStatus
 from tests.conftest import Chain, build_chain, client_for
-from tests.orders.test_pickup import paid_order
+from tests.orders.test_pickup import paid_order, pay
 
 
 def test_partial_refunds_up_to_the_paid_amount(chain: Chain) -> None:
@@ -27,6 +34,38 @@ def test_partial_refunds_up_to_the_paid_amount(chain: Chain) -> None:
     payment = Payment.objects.get(order=order)
     assert payment.refunded_fen == payment.amount_fen == 7980
     assert Refund.objects.filter(order=order).count() == 2
+
+
+def test_a_paid_twice_order_refunds_the_duplicate_by_name(chain: Chain) -> None:
+    order = paid_order(chain)  # first payment: 4200-1
+    assert pay(order, "4200-DUP") == "refund_required"
+    with pytest.raises(InvalidInput) as info:
+        request_refund(
+            acting=chain.manager_a, order=order, amount_fen=order.total_fen, reason="重复支付"
+        )
+    assert info.value.code == "payment_required"
+    duplicate = Payment.objects.get(transaction_id="4200-DUP")
+    refund = request_refund(
+        acting=chain.manager_a,
+        order=order,
+        amount_fen=order.total_fen,
+        reason="重复支付",
+        payment=duplicate,
+    )
+    assert refund.payment == duplicate
+    record_refund_result(
+        RefundReport(
+            notification_id="EV-R",
+            event_type="REFUND.SUCCESS",
+            out_refund_no=refund.out_refund_no,
+            refund_fen=refund.amount_fen,
+            mchid="m",
+        ),
+        expected_mchid="m",
+    )
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID  # the real purchase stands, its units stay allocated
+    assert StockItem.objects.get(store=chain.store_a).quantity_allocated == 2
 
 
 @pytest.mark.parametrize("amount", [0, -5, 1.5, "100", True])
@@ -50,6 +89,27 @@ def test_database_refuses_over_refund(chain: Chain) -> None:
     order = paid_order(chain)
     with pytest.raises(DatabaseError), transaction.atomic():
         Payment.objects.filter(order=order).update(refunded_fen=999999)
+
+
+def test_refund_submission_gives_up_after_the_cap(chain: Chain, settings) -> None:  # type: ignore[no-untyped-def]
+    from shequn.integrations.wechatpay.crypto import generate_private_key, private_pem
+
+    order = paid_order(chain)
+    settings.SHEQUN_WECHATPAY = {
+        "MCHID": "m",
+        "APPID": "a",
+        "APIV3_KEY": "k" * 32,
+        "PLATFORM_PUBLIC_KEYS": {},
+        "API_BASE": "http://127.0.0.1:9",
+        "MERCHANT_KEY": private_pem(generate_private_key()).decode(),
+        "MERCHANT_SERIAL": "S",
+    }
+    refund = request_refund(acting=chain.manager_a, order=order, amount_fen=100, reason="x")
+    Refund.objects.filter(pk=refund.pk).update(submit_attempts=MAX_REFUND_ATTEMPTS - 1)
+    assert submit_refund(refund.pk) == "failed"
+    refund.refresh_from_db()
+    assert refund.status == RefundStatus.ABNORMAL
+    assert refund.last_error.startswith("放弃自动重试")
 
 
 def test_refund_api_shape(chain: Chain) -> None:

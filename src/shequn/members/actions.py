@@ -22,6 +22,7 @@ from shequn.core.errors import (
     RuleViolation,
     Throttled,
 )
+from shequn.core.phones import normalize_phone
 from shequn.core.throttle import Limit, take, too_soon
 from shequn.integrations.sms import send_sms
 from shequn.org.models import NodeKind, OrgNode, Staff
@@ -29,7 +30,6 @@ from shequn.org.roles import Perm
 from shequn.org.scoping import require_perm
 
 from .models import ChannelIdentity, IdentityChannel, LoginCode, Member
-from .phones import normalize_phone
 
 CONSENT_PURPOSES = ("marketing", "chat_analysis", "personalization")
 

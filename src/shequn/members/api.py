@@ -8,13 +8,13 @@ from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
 
 from shequn.core.pagination import Page
+from shequn.core.phones import normalize_phone
 from shequn.org.api import staff_of
 from shequn.org.roles import Perm
 from shequn.org.scoping import access_node, require_perm, within_node
 
 from . import actions
 from .models import IdentityChannel, Member
-from .phones import normalize_phone
 from .queries import access_member, phone_for, visible_members
 
 router = Router(tags=["会员"])

@@ -9,7 +9,7 @@ from shequn.org.models import OrgNode
 
 class Member(models.Model):
     chain = models.ForeignKey(OrgNode, on_delete=models.PROTECT, related_name="+")
-    phone = models.CharField("手机号", max_length=20)  # E.164, see members.phones
+    phone = models.CharField("手机号", max_length=20)  # E.164, see core.phones
     name = models.CharField("姓名", max_length=50, blank=True)
     home_store = models.ForeignKey(
         OrgNode, on_delete=models.PROTECT, related_name="home_members", verbose_name="归属门店"
@@ -38,12 +38,12 @@ class Member(models.Model):
     @classmethod
     def scope_q(cls, path: str) -> models.Q:
         """A member belongs to the home store's subtree and to every store whose group they are in."""
-        from shequn.groups.models import GroupMembership
-
-        in_scoped_group = GroupMembership.objects.filter(
-            member=models.OuterRef("pk"),
-            left_at__isnull=True,
-            group__store__path__startswith=path,
+        # Through the reverse relation groups declares (``memberships``), so members imports
+        # nothing above it; the name is the one soft dependency left (ADR 0013).
+        in_scoped_group = Member.objects.filter(
+            pk=models.OuterRef("pk"),
+            memberships__left_at__isnull=True,
+            memberships__group__store__path__startswith=path,
         )
         return models.Q(home_store__path__startswith=path) | models.Q(
             models.Exists(in_scoped_group)

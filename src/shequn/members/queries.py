@@ -7,12 +7,12 @@ from collections.abc import Iterable
 from django.db.models import QuerySet
 
 from shequn.core.audit import note_disclosure
+from shequn.core.phones import mask_phone, national_digits
 from shequn.org.models import Staff
 from shequn.org.roles import Perm, has_perm
 from shequn.org.scoping import get_scoped, scoped
 
 from .models import ChannelIdentity, IdentityChannel, Member
-from .phones import mask_phone, national_digits
 
 PHONES_VIEWED = "members.phones_viewed"  # the audit action of a full phone shown
 

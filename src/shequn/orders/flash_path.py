@@ -100,12 +100,10 @@ def forget_cached_facts() -> None:
     """Tests that rewrite a sale's rows by hand call this; actions never need to."""
     from shequn.promotions.coupons import forget_running_instant_discounts
     from shequn.promotions.flash import forget_sold_out
-    from shequn.referrals.policy import forget_policies
 
     _facts.clear()
     forget_sold_out()
     forget_running_instant_discounts()
-    forget_policies()
 
 
 # --- the statement ----------------------------------------------------------------------------

@@ -4,14 +4,6 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from shequn.sweeper import run_due_sweeps
-
-
-@shared_task(name="shequn.orders.tasks.run_due_sweeps_task")
-def run_due_sweeps_task() -> dict[str, int]:
-    """Beat runs this every 30 s on the scale path; each sweep acts only on what is still due."""
-    return run_due_sweeps()
-
 
 @shared_task(name="shequn.orders.tasks.submit_refund_task", max_retries=5, default_retry_delay=30)
 def submit_refund_task(refund_id: int) -> str:

@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from shequn.core import timeutil
 from shequn.core.audit import record_audit
 from shequn.core.errors import Conflict, InvalidInput, PermissionDenied, RuleViolation
-from shequn.members.phones import normalize_phone
+from shequn.core.phones import normalize_phone
 
 from .models import ApiToken, NodeKind, OrgNode, Staff
 from .roles import GRANTABLE_ROLES, Perm, Role

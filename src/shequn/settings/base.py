@@ -126,6 +126,7 @@ INSTALLED_APPS = [
     "shequn.referrals",
     "shequn.demand",
     "shequn.shop",
+    "shequn.flows",
     "shequn.console",
 ]
 
@@ -319,7 +320,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "Asia/Shanghai"
 CELERY_BEAT_SCHEDULE = {
-    "due-deadlines": {"task": "shequn.orders.tasks.run_due_sweeps_task", "schedule": 30.0},
+    "due-deadlines": {"task": "shequn.flows.tasks.run_due_sweeps_task", "schedule": 30.0},
 }
 
 # --- Shequn business settings (platform-wide; per-store policy lives on the models) ---------

@@ -21,13 +21,13 @@ from django.views.decorators.http import require_POST
 from shequn.core import timeutil
 from shequn.core.errors import DomainError, InvalidInput, NotFound, RuleViolation, Unavailable
 from shequn.core.middleware import client_ip
+from shequn.core.phones import normalize_phone
 from shequn.demand.models import PreOrderStatus
 from shequn.demand.queries import open_proposals_for_group, order_preorder
 from shequn.groups.models import CustomerGroup, GroupStatus
 from shequn.integrations import sms
 from shequn.members.actions import log_in_with_code, send_login_code
 from shequn.members.models import ChannelIdentity, IdentityChannel, Member
-from shequn.members.phones import normalize_phone
 from shequn.orders.actions import (
     LineRequest,
     cancel_unpaid_order,

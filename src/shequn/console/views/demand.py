@@ -42,7 +42,7 @@ from shequn.groups.queries import visible_groups
 from shequn.org.roles import Perm, Role, has_perm
 from shequn.org.scoping import require_perm
 
-from .views import _staff, parse_yuan, staff_view
+from ._common import _staff, parse_yuan, staff_view
 
 PAGE = 200
 

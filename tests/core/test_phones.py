@@ -1,7 +1,7 @@
 import pytest
 
 from shequn.core.errors import InvalidInput
-from shequn.members.phones import mask_phone, normalize_phone
+from shequn.core.phones import mask_phone, normalize_phone
 
 
 @pytest.mark.parametrize(

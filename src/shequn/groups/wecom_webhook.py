@@ -1,4 +1,5 @@
-"""The WeCom callback URL: ``GET`` verifies it (decrypt ``echostr``, answer the plaintext),
+"""The WeCom callback URL (here in groups, whose state it changes; the crypto is the
+integration's): ``GET`` verifies it (decrypt ``echostr``, answer the plaintext),
 ``POST`` delivers an encrypted event. The signature and the 5-minute window are the
 authentication: no session, no CSRF token. A callback whose signature, window or corp is wrong
 is a 403, an unreadable one a 400, a body over 1 MiB a 413 (plain text, like the others, refused
@@ -17,10 +18,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from shequn.core.bodies import MAX_CALLBACK_BODY, read_body
-from shequn.groups.wecom_sync import BadEvent, apply_group_change, parse_change
+from shequn.integrations.wecom.crypto import CallbackKeys, CallbackRejected, open_message
 from shequn.org.models import NodeKind, OrgNode
 
-from .crypto import CallbackKeys, CallbackRejected, open_message
+from .wecom_sync import BadEvent, apply_group_change, parse_change
 
 logger = logging.getLogger("shequn.wecom")
 

@@ -15,10 +15,10 @@ from celery import Celery
 from shequn.catalog.models import StockItem
 from shequn.celery import app
 from shequn.core import timeutil
+from shequn.flows.tasks import run_due_sweeps_task
 from shequn.members.models import Member
 from shequn.orders.actions import LineRequest, place_order
 from shequn.orders.models import Order, OrderStatus
-from shequn.orders.tasks import run_due_sweeps_task
 from tests.conftest import build_chain, due_orders, make_sku, phone
 from tests.orders.test_sweeper_crash import database_url
 
