@@ -1,4 +1,3 @@
-# ruff: noqa: T201 - a command-line tool prints
 """What every command shares: the one-line failure and the progress bar."""
 
 from __future__ import annotations

@@ -1,4 +1,3 @@
-# ruff: noqa: T201 - a command-line tool prints
 """Operating the installation: `shequn migrate`, `shequn bootstrap` (the first chain and its HQ
 admin), `shequn token create` and `shequn manage` (any Django management command)."""
 

@@ -1,4 +1,3 @@
-# ruff: noqa: T201 - a command-line tool prints
 """`shequn demand classify | train | evaluate`: the demand river's message classifier."""
 
 from __future__ import annotations

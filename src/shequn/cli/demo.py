@@ -1,4 +1,3 @@
-# ruff: noqa: T201 - a command-line tool prints
 """`shequn demo` and `shequn seed-demo`: load the demo chain (with a progress bar), print its
 logins, and serve it."""
 

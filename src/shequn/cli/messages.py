@@ -1,4 +1,3 @@
-# ruff: noqa: T201 - a command-line tool prints
 """`shequn messages import`: group messages from a WeCom chat archive, JSON lines or CSV."""
 
 from __future__ import annotations

@@ -1,4 +1,3 @@
-# ruff: noqa: T201 - a command-line tool prints
 """The sharers' money: `shequn settle` (a settlement batch: withdraw and pay out) and
 `shequn book-commissions` (book the commissions still missing on paid, attributed orders)."""
 

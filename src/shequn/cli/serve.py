@@ -1,4 +1,3 @@
-# ruff: noqa: T201 - a command-line tool prints
 """`shequn serve` and `shequn sweep`: the web server (waitress, or gunicorn with --workers),
 optionally with the local payment simulator, and one pass of the due-deadline sweeps."""
 

@@ -1,4 +1,3 @@
-# ruff: noqa: T201 - a command-line tool prints
 """`shequn wecom resync`: a group's members read back from WeCom and synced."""
 
 from __future__ import annotations
