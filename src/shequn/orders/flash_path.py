@@ -362,8 +362,11 @@ class Refusal:
     snapshot: Snapshot | None
 
 
-def explain_refusal(refusal: Refusal, facts: SaleFacts, now: datetime) -> RuleViolation:
-    """The member-facing error for a claim that took nothing, worded as the general path's."""
+def explain_refusal(
+    refusal: Refusal, facts: SaleFacts, now: datetime, quantity: int
+) -> RuleViolation:
+    """The member-facing error for a claim that took nothing, worded as the general path's (a
+    parity test holds the two to the same answer for every case)."""
     seen = refusal.snapshot
     if refusal.step == "member" and seen is not None:
         if seen.cancelled_at is not None:
@@ -375,7 +378,7 @@ def explain_refusal(refusal: Refusal, facts: SaleFacts, now: datetime) -> RuleVi
             )
         if seen.ends_at is not None and now >= seen.ends_at:
             return RuleViolation("秒杀已结束", code="flash_ended")
-        if (seen.units_left or 0) > 0:
+        if (seen.units_left or 0) >= quantity:  # units enough: the member's limit refused
             return RuleViolation(
                 f"每人限购 {facts.per_member_limit} 件, 你已达到上限", code="flash_member_limit"
             )

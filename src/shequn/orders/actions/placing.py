@@ -537,7 +537,7 @@ def _place_flash_fast(
     if placed.step == "stock":  # off sale, or the shelf is empty: the reader says which
         _sellable(member, store, quantities)
         raise OutOfStock("本店该商品已售完", details={"sku_id": facts.sku_id})
-    error = flash_path.explain_refusal(placed, facts, now)
+    error = flash_path.explain_refusal(placed, facts, now, quantity)
     if error.code == "flash_sold_out":
         if placed.snapshot is not None and (placed.snapshot.units_left or 0) <= 0:
             note_sold_out(quota_id)
