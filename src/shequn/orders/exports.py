@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shequn.core.audit import collecting_disclosures, record_audit
 from shequn.core.excel import local, workbook
 from shequn.core.money import fen_to_yuan
-from shequn.members.queries import PHONES_VIEWED, can_see_pii, phone_for
+from shequn.members.actions import record_export
+from shequn.members.queries import phone_for
 from shequn.org.models import Staff
 
 from .models import Order
@@ -60,21 +60,12 @@ def orders_workbook(staff: Staff, orders: Iterable[Order]) -> bytes:
 
 
 def export_orders(*, acting: Staff, orders: Iterable[Order], filters: dict[str, str]) -> bytes:
-    """``orders_workbook``, recorded as one audit event: who, their scope, the filters, how many
-    rows and whose phones went out unmasked (instead of a disclosure event of its own)."""
+    """``orders_workbook``, recorded as one ``orders.exported`` audit event (the filters)."""
     rows = list(orders)
-    with collecting_disclosures() as disclosures:
-        data = orders_workbook(acting, rows)
-    record_audit(
-        acting.user,
-        "orders.exported",
-        scope_path=acting.node.path,
-        details={
-            "format": "xlsx",
-            "filters": filters,
-            "rows": len(rows),
-            "phones": "unmasked" if can_see_pii(acting) else "masked",
-            "unmasked_members": disclosures.ids(PHONES_VIEWED),
-        },
+    return record_export(
+        acting=acting,
+        action="orders.exported",
+        build=lambda: orders_workbook(acting, rows),
+        rows=len(rows),
+        filters=filters,
     )
-    return data

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shequn.core.audit import collecting_disclosures, record_audit
 from shequn.core.excel import local, workbook
 from shequn.core.money import fen_to_yuan
-from shequn.members.queries import PHONES_VIEWED, can_see_pii, phone_for
+from shequn.members.actions import record_export
+from shequn.members.queries import phone_for
 from shequn.org.models import Staff
 
 from .models import OrderCommission
@@ -55,21 +55,12 @@ def statement_workbook(staff: Staff, rows: Iterable[OrderCommission]) -> bytes:
 
 
 def export_statement(*, acting: Staff, month: str, rows: Iterable[OrderCommission]) -> bytes:
-    """``statement_workbook``, recorded as one audit event: who, their scope, the month, how
-    many rows and whose phones went out unmasked (instead of a disclosure event of its own)."""
+    """``statement_workbook``, recorded as one ``referrals.statement_exported`` audit event."""
     listed = list(rows)
-    with collecting_disclosures() as disclosures:
-        data = statement_workbook(acting, listed)
-    record_audit(
-        acting.user,
-        "referrals.statement_exported",
-        scope_path=acting.node.path,
-        details={
-            "format": "xlsx",
-            "month": month,
-            "rows": len(listed),
-            "phones": "unmasked" if can_see_pii(acting) else "masked",
-            "unmasked_members": disclosures.ids(PHONES_VIEWED),
-        },
+    return record_export(
+        acting=acting,
+        action="referrals.statement_exported",
+        build=lambda: statement_workbook(acting, listed),
+        rows=len(listed),
+        month=month,
     )
-    return data
