@@ -15,6 +15,10 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from shequn.core import timeutil
+from shequn.core.middleware import client_ip
+from shequn.core.phones import normalize_phone
+from shequn.integrations import sms
+from shequn.members.actions import send_login_code
 from shequn.members.models import Member
 from shequn.org.models import NodeKind, OrgNode
 from shequn.referrals.policy import attribution_window
@@ -68,6 +72,13 @@ def member_view(view: View) -> View:
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def text_login_code(request: HttpRequest, store: OrgNode, phone: str) -> str | None:
+    """Text a login code to ``phone`` (limited per phone, per this client's address and in all),
+    and return the text when the page may show it (the demo sends no SMS), else None."""
+    send_login_code(store=store, phone=phone, ip=client_ip(request))
+    return sms.last_text_to(normalize_phone(phone)) if sms.shows_codes_on_page() else None
 
 
 def shopping_store(request: HttpRequest, member: Member | None = None) -> OrgNode | None:

@@ -21,12 +21,10 @@ from django.views.decorators.http import require_POST
 from shequn.core import timeutil
 from shequn.core.errors import DomainError, InvalidInput, NotFound, RuleViolation, Unavailable
 from shequn.core.middleware import client_ip
-from shequn.core.phones import normalize_phone
 from shequn.demand.models import PreOrderStatus
 from shequn.demand.queries import open_proposals_for_group, order_preorder
 from shequn.groups.models import CustomerGroup, GroupStatus
-from shequn.integrations import sms
-from shequn.members.actions import log_in_with_code, send_login_code
+from shequn.members.actions import log_in_with_code
 from shequn.members.models import ChannelIdentity, IdentityChannel, Member
 from shequn.orders.actions import (
     LineRequest,
@@ -61,6 +59,7 @@ from .session import (
     member_view,
     remember_source,
     shopping_store,
+    text_login_code,
 )
 
 View = Callable[..., HttpResponse]
@@ -171,10 +170,8 @@ def login(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             if request.POST.get("action") == "send":
-                send_login_code(store=store, phone=phone, ip=client_ip(request))
+                context["demo_sms"] = text_login_code(request, store, phone)
                 context["sent"] = True
-                if sms.shows_codes_on_page():
-                    context["demo_sms"] = sms.last_text_to(normalize_phone(phone))
             else:
                 result = log_in_with_code(
                     store=store, phone=phone, code=request.POST.get("code", "")

@@ -8,11 +8,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from shequn.core.errors import DomainError
-from shequn.core.middleware import client_ip
-from shequn.core.phones import normalize_phone
 from shequn.groups import actions as group_actions
-from shequn.integrations import sms
-from shequn.members.actions import prove_phone, send_login_code, ticked_consents
+from shequn.members.actions import prove_phone, ticked_consents
 from shequn.shop import session as shop_session
 
 
@@ -36,10 +33,8 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
     )
     try:
         if request.POST.get("action") == "send":
-            send_login_code(store=invitation.store, phone=phone, ip=client_ip(request))
+            context["demo_sms"] = shop_session.text_login_code(request, invitation.store, phone)
             context["sent"] = True
-            if sms.shows_codes_on_page():
-                context["demo_sms"] = sms.last_text_to(normalize_phone(phone))
             return render(request, "console/join.html", context)
         proof = prove_phone(
             store=invitation.store, phone=phone, code=request.POST.get("sms_code", "")
